@@ -1,0 +1,1 @@
+"""Typer commands. Thin: parse, call one public function, print."""
