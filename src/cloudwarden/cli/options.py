@@ -82,7 +82,8 @@ def parse_formats(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip().lower() for n in text.split(",") if n.strip()))
     unknown = [n for n in names if n not in FINDING_FORMATS]
     if unknown or not names:
-        raise BadInputError("--format", f"unknown format {', '.join(unknown) or text!r} (one of {','.join(FINDING_FORMATS)})")
+        wrong = ", ".join(unknown) or repr(text)
+        raise BadInputError("--format", f"unknown format {wrong} (one of {','.join(FINDING_FORMATS)})")
     return names
 
 

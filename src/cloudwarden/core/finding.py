@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -17,14 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from cloudwarden.core.severity import Severity
 
 
-class Source(str, Enum):
+class Source(StrEnum):
     POSTURE = "posture"
     IAM = "iam"
     DETECT = "detect"
     RESPOND = "respond"
 
 
-class Status(str, Enum):
+class Status(StrEnum):
     # posture verdicts
     FAILED = "FAILED"
     PASSED = "PASSED"

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from enum import Enum
-from functools import total_ordering
+from enum import StrEnum
 
 from cloudwarden.core.errors import BadInputError
 
 
-@total_ordering
-class Severity(str, Enum):
+class Severity(StrEnum):
+    """Ordered by rank, not alphabetically (``str`` comparison would be wrong, so all four are defined)."""
+
     INFORMATIONAL = "INFORMATIONAL"
     LOW = "LOW"
     MEDIUM = "MEDIUM"
@@ -21,9 +21,16 @@ class Severity(str, Enum):
         return _ORDER.index(self)
 
     def __lt__(self, other: object) -> bool:
-        if not isinstance(other, Severity):
-            return NotImplemented
-        return self.rank < other.rank
+        return self.rank < _rank(other)
+
+    def __le__(self, other: object) -> bool:
+        return self.rank <= _rank(other)
+
+    def __gt__(self, other: object) -> bool:
+        return self.rank > _rank(other)
+
+    def __ge__(self, other: object) -> bool:
+        return self.rank >= _rank(other)
 
     @classmethod
     def parse(cls, text: str, where: str = "severity") -> Severity:
@@ -39,3 +46,9 @@ class Severity(str, Enum):
 
 
 _ORDER = [Severity.INFORMATIONAL, Severity.LOW, Severity.MEDIUM, Severity.HIGH, Severity.CRITICAL]
+
+
+def _rank(other: object) -> int:
+    if not isinstance(other, Severity):
+        raise TypeError(f"cannot compare Severity with {type(other).__name__}")
+    return other.rank
