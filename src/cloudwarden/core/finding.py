@@ -8,6 +8,7 @@ except through these typed fields.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -128,15 +129,65 @@ class Finding(BaseModel):
         """The contract's JSON object (ISO-8601 times with Z)."""
         data = self.model_dump(mode="json")
         for key in ("first_seen", "last_seen"):
-            data[key] = _iso(getattr(self, key))
+            data[key] = iso_utc(getattr(self, key))
         return data
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> Finding:
         return cls.model_validate(data)
 
+    def redacted(self) -> Finding:
+        """This finding with secret-looking values in ``evidence.details`` replaced (see :func:`scrub_secrets`).
 
-def _iso(value: datetime) -> str:
+        Writers and the store call this, so a producer's slip never reaches a file or the database.
+        """
+        details = scrub_secrets(self.evidence.details)
+        if details == self.evidence.details:
+            return self
+        return self.model_copy(update={"evidence": self.evidence.model_copy(update={"details": details})})
+
+
+REDACTED = "[REDACTED]"
+# Key names whose values are secrets: secret access keys, session tokens, passwords, private keys.
+_SECRET_KEY = re.compile(
+    r"secret|password|passwd|passphrase|session_?token|private_?key|credentials?$|api_?key|auth_?token",
+    re.IGNORECASE,
+)
+# ...unless the key names a reference to the secret rather than its value (``SecretArn``, ``secret_name``).
+_REFERENCE_KEY = re.compile(r"(arn|id|ids|name|names|type|count|length|age|last_?used|rotation\w*)$", re.IGNORECASE)
+_PEM_PRIVATE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")
+
+
+def _is_secret_key(key: object) -> bool:
+    return isinstance(key, str) and bool(_SECRET_KEY.search(key)) and not _REFERENCE_KEY.search(key)
+
+
+def scrub_secrets(value: Any) -> Any:
+    """A copy of a JSON-like value with secrets replaced by ``[REDACTED]``.
+
+    A value is a secret when its key names one (``SecretAccessKey``, ``password``, ``sessionToken``,
+    ``private_key``...) and is not a reference to one (``SecretArn``, ``SecretId``), or when it holds a
+    PEM private key. Key ids (``AccessKeyId``) are not secrets: they are what responders search CloudTrail for.
+    """
+    if isinstance(value, dict):
+        out: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, dict):
+                out[key] = scrub_secrets(item)
+            elif _is_secret_key(key) and isinstance(item, str | list) and item:
+                out[key] = REDACTED
+            else:
+                out[key] = scrub_secrets(item)
+        return out
+    if isinstance(value, list):
+        return [scrub_secrets(item) for item in value]
+    if isinstance(value, str) and _PEM_PRIVATE.search(value):
+        return REDACTED
+    return value
+
+
+def iso_utc(value: datetime) -> str:
+    """ISO-8601 UTC with a ``Z`` and whole seconds, as every file format we write wants it."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

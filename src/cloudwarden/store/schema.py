@@ -1,0 +1,137 @@
+"""The store's tables and their migrations, in one place, with a ``schema_version`` table.
+
+Each migration is a list of statements applied in one transaction; a database is brought up to
+:data:`SCHEMA_VERSION` when opened, and one written by a newer cloudwarden is refused rather than
+misread. Timestamps are stored as UTC ``TIMESTAMP`` (no zone) and given their zone back on read.
+
+Tables:
+  runs             one row per command run (scan, detect, ...), with its stats
+  snapshots        an inventory snapshot of one account and region, taken by a run
+  resources        the normalised resource documents of a snapshot
+  findings         every finding ever seen, one row per stable id, with its lifecycle
+  finding_history  what happened to a finding in which run (new, updated, reopened, resolved, notified)
+  audit_log        append-only record of actions, written before the action they describe
+  checkpoints      how far incremental readers (CloudTrail, flow logs) have got, per source and key
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+from cloudwarden.core.errors import RuntimeFailure
+
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
+    # 1: the first schema
+    (
+        """CREATE TABLE runs (
+            id VARCHAR PRIMARY KEY,
+            command VARCHAR NOT NULL,
+            started_at TIMESTAMP NOT NULL,
+            ended_at TIMESTAMP,
+            status VARCHAR NOT NULL,
+            stats JSON
+        )""",
+        """CREATE TABLE snapshots (
+            id VARCHAR PRIMARY KEY,
+            run_id VARCHAR,
+            account VARCHAR NOT NULL,
+            region VARCHAR NOT NULL,
+            taken_at TIMESTAMP NOT NULL,
+            status VARCHAR NOT NULL DEFAULT 'complete',
+            errors JSON
+        )""",
+        """CREATE TABLE resources (
+            snapshot_id VARCHAR NOT NULL,
+            arn VARCHAR NOT NULL,
+            type VARCHAR NOT NULL,
+            account VARCHAR NOT NULL,
+            region VARCHAR NOT NULL,
+            document JSON NOT NULL,
+            PRIMARY KEY (snapshot_id, arn)
+        )""",
+        """CREATE TABLE findings (
+            id VARCHAR PRIMARY KEY,
+            source VARCHAR NOT NULL,
+            type VARCHAR NOT NULL,
+            control_id VARCHAR,
+            rule_id VARCHAR NOT NULL,
+            title VARCHAR NOT NULL,
+            description VARCHAR NOT NULL,
+            remediation VARCHAR NOT NULL,
+            status VARCHAR NOT NULL,
+            severity VARCHAR NOT NULL,
+            severity_rank INTEGER NOT NULL,
+            account_id VARCHAR NOT NULL,
+            region VARCHAR NOT NULL,
+            resource_type VARCHAR NOT NULL,
+            resource_id VARCHAR NOT NULL,
+            principal VARCHAR,
+            frameworks JSON NOT NULL,
+            first_seen TIMESTAMP NOT NULL,
+            last_seen TIMESTAMP NOT NULL,
+            count BIGINT NOT NULL,
+            evidence JSON NOT NULL,
+            mitre JSON NOT NULL,
+            lifecycle VARCHAR NOT NULL,
+            reopened_count INTEGER NOT NULL DEFAULT 0,
+            notified_at TIMESTAMP,
+            resolved_at TIMESTAMP,
+            last_run_id VARCHAR
+        )""",
+        "CREATE INDEX findings_source ON findings (source)",
+        """CREATE TABLE finding_history (
+            seq BIGINT PRIMARY KEY,
+            finding_id VARCHAR NOT NULL,
+            run_id VARCHAR,
+            "at" TIMESTAMP NOT NULL,
+            change VARCHAR NOT NULL
+        )""",
+        "CREATE SEQUENCE finding_history_seq START 1",
+        """CREATE TABLE audit_log (
+            seq BIGINT PRIMARY KEY,
+            "at" TIMESTAMP NOT NULL,
+            actor VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            target VARCHAR NOT NULL,
+            dry_run BOOLEAN NOT NULL,
+            details JSON NOT NULL
+        )""",
+        "CREATE SEQUENCE audit_log_seq START 1",
+        """CREATE TABLE checkpoints (
+            source VARCHAR NOT NULL,
+            "key" VARCHAR NOT NULL,
+            "position" VARCHAR NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (source, key)
+        )""",
+    ),
+)
+SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def current_version(conn: Any) -> int:
+    """The schema version of an open database (0 for a new, empty one)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP)")
+    row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
+def migrate(conn: Any, where: str) -> int:
+    """Bring the database up to :data:`SCHEMA_VERSION`; returns the version it was at."""
+    found = current_version(conn)
+    if found > SCHEMA_VERSION:
+        raise RuntimeFailure(
+            f"{where}: store schema version {found} is newer than this cloudwarden understands "
+            f"({SCHEMA_VERSION}); upgrade cloudwarden or use another --store"
+        )
+    for version in range(found + 1, SCHEMA_VERSION + 1):
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            for statement in MIGRATIONS[version - 1]:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, current_timestamp::TIMESTAMP)", [version])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    return found
