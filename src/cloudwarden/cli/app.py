@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cloudwarden import __version__
 from cloudwarden.cli import demo as demo_cmd
+from cloudwarden.cli import iam as iam_cmd
 from cloudwarden.cli import lab as lab_cmd
 from cloudwarden.core.errors import CloudwardenError
 
@@ -20,6 +21,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(lab_cmd.app, name="lab")
+app.add_typer(iam_cmd.app, name="iam")
 app.command("demo")(demo_cmd.demo)
 
 err_console = Console(stderr=True)
