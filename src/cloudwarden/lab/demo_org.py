@@ -1,7 +1,7 @@
 """The demo organisation's names: one place that the seeder, traffic, attack scenarios, tests and
 the README's weakness table all read, so nobody hard-codes an account id or user name twice.
 
-This module is data only (no I/O). The seeder (``lab/seed.py``) builds exactly what is named here;
+This module is data only (no I/O). The seeder (``lab/seed/``) builds exactly what is named here;
 scenarios and traffic (``lab/scenarios/``, ``lab/traffic.py``) act through these principals.
 """
 
@@ -84,3 +84,37 @@ SSM_SECURE: Final = "/prod/app/api_token"  # SecureString
 RDS_PUBLIC: Final = "prod-reporting-db"  # publicly accessible, unencrypted
 LAMBDA_PUBLIC: Final = "prod-webhook-handler"  # resource policy Principal "*", secrets in env vars
 ECR_NO_SCAN: Final = "prod/web"  # scan-on-push off
+
+# --- Organisation structure --------------------------------------------------------------------------
+OU_WORKLOADS: Final = "Workloads"
+OU_PROD: Final = "Prod"  # under Workloads; holds PROD
+OU_DEV: Final = "Dev"  # under Workloads; holds DEV
+OU_SECURITY: Final = "Security"  # empty: where a log-archive / audit account would go
+SCP_DENY_LEAVE_ORG: Final = "deny-leave-organization"  # attached to the root
+SCP_PROTECT_SECURITY: Final = "protect-security-services"  # no CloudTrail/GuardDuty tampering; on Workloads
+ROLE_BREAK_GLASS: Final = "break-glass"  # the one role SCP_PROTECT_SECURITY exempts (every account)
+ROLE_SUPPORT: Final = "aws-support-incidents"  # AWSSupportAccess (management and prod, not dev)
+ROLE_LAMBDA_WEBHOOK: Final = "prod-webhook-handler-role"  # execution role of LAMBDA_PUBLIC
+
+# --- More resources ----------------------------------------------------------------------------------
+BUCKET_ORG_ACCESS_LOGS: Final = f"cloudwarden-access-logs-{MANAGEMENT}"  # server access logs, management
+BUCKET_PROD_ACCESS_LOGS: Final = f"prod-access-logs-{PROD}"  # server access logs, prod
+VPC_DEV_CIDR: Final = "10.30.0.0/16"  # dev: no flow logs, default security group left with its rules
+VPC_PROD_TAG: Final = "prod-main"  # VPC_PROD_CIDR, flow logs to BUCKET_FLOW_LOGS
+VPC_PROD_NO_FLOW_TAG: Final = "prod-legacy"  # VPC_PROD_NO_FLOW_CIDR, no flow logs
+VPC_DEV_TAG: Final = "dev-main"
+SG_WEB_PUBLIC: Final = "web-public"  # 80/443 from the world only: well configured
+SG_WORKER: Final = "worker-internal"  # from inside the VPC only
+NACL_RESTRICTED: Final = "prod-main-restricted"  # denies 22/3389 from the world
+NACL_ALLOW_ALL: Final = "prod-legacy-allow-all"  # rule 100 allows all traffic from 0.0.0.0/0
+AMI_BASE: Final = "al2023-base-2024.06"  # private base image the instances run
+AMI_PUBLIC: Final = "web-golden-2024.06"  # made from web-1, launch permission "all"
+SNAPSHOT_PUBLIC_TAG: Final = "web-1-data-backup"  # unencrypted, createVolumePermission "all"
+SNAPSHOT_PRIVATE_TAG: Final = "worker-1-backup"  # encrypted, private
+KMS_ALIAS_ORG_TRAIL: Final = "alias/org-trail"  # management: encrypts the organisation trail
+SECRET_ROTATED: Final = SECRET_API  # the secret with rotation configured (every 30 days)
+RDS_PRIVATE: Final = "prod-orders-db"  # private, encrypted, Multi-AZ: well configured
+ECR_SCANNED: Final = "prod/api"  # scan-on-push on, immutable tags
+
+# --- Names the attack scenarios create -----------------------------------------------------------------
+BACKDOOR_USER: Final = "svc-backup-sync"  # compromised-credentials: created by the attacker, given admin
