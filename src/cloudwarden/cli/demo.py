@@ -19,10 +19,9 @@ from cloudwarden.cli.options import (
     parse_formats,
 )
 from cloudwarden.core.errors import EXIT_FINDINGS
-from cloudwarden.core.finding import Finding, Status
+from cloudwarden.core.finding import Finding
 from cloudwarden.core.severity import Severity
-
-_OPEN = {Status.FAILED, Status.ACTIVE}
+from cloudwarden.report.summary import OPEN_STATUSES
 
 
 def demo(
@@ -44,7 +43,7 @@ def demo(
     with console.status("starting") as status:
         result = run_demo(settings, progress=lambda text: status.update(text))
 
-    open_findings = [f for f in result.findings if f.status in _OPEN]
+    open_findings = [f for f in result.findings if f.status in OPEN_STATUSES]
     console.print(
         f"[bold]cloudwarden demo[/] lab {result.endpoint} · accounts "
         + ", ".join(f"{alias} {acct}" for alias, acct in result.accounts.items())
