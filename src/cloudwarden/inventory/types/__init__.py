@@ -1,0 +1,1 @@
+"""Descriptors of the resource types collected from list/describe APIs, one module per service family."""
