@@ -27,6 +27,7 @@ app.add_typer(iam_cmd.app, name="iam")
 app.add_typer(route_cmd.app, name="route")
 app.command("demo")(demo_cmd.demo)
 app.command("scan")(scan_cmd.scan)
+app.command("drift")(scan_cmd.drift)
 
 err_console = Console(stderr=True)
 

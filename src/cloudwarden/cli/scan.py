@@ -1,16 +1,21 @@
-"""`cloudwarden scan`: collect an inventory snapshot and (once wired) evaluate posture controls over it.
+"""`cloudwarden scan`: collect an inventory snapshot, then evaluate posture controls over it; and
+`cloudwarden drift A B` between two stored snapshots.
 
-Thin on purpose: parse the global options and ``--services``, call
-:func:`cloudwarden.inventory.stage.collect_snapshot` with a Rich progress bar per account and region, then
-print what was collected (resources per account, region and type), the API calls made and every
-collection error. Posture evaluation plugs in at :func:`evaluate_posture`, which receives the snapshot.
-Collection errors do not change the exit code (the posture stage reports what they leave undecided as
-``NOT_AVAILABLE``); a target that cannot be reached at all exits 3.
+Thin on purpose: parse the global options, call
+:func:`cloudwarden.inventory.stage.collect_snapshot` with a Rich progress bar per account and region, print
+what was collected (resources per account, region and type, API calls, every collection error), then
+:func:`cloudwarden.posture.stage.run_posture` (framework, services, controls, mutelist, baseline), store and
+write the findings, and print the scores. Collection errors do not change the exit code (the controls they
+leave undecided say ``NOT_AVAILABLE``); a target that cannot be reached at all exits 3.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cloudwarden import __version__
 from cloudwarden.aws.ratelimit import RateLimit
 from cloudwarden.aws.session import AwsTarget
 from cloudwarden.cli.options import (
@@ -34,9 +40,13 @@ from cloudwarden.cli.options import (
     RegionsOpt,
     RoleNameOpt,
 )
-from cloudwarden.core.errors import BadInputError
+from cloudwarden.core.errors import EXIT_FINDINGS, BadInputError
+from cloudwarden.core.finding import Status
 from cloudwarden.inventory.registry import parse_services, resource_types
 from cloudwarden.inventory.stage import CollectOptions, ProgressEvent, SnapshotResult, collect_snapshot
+from cloudwarden.pipeline.outputs import write_outputs
+from cloudwarden.posture.stage import PostureResult, drift_between, run_posture
+from cloudwarden.report import ReportContext, build_summary
 from cloudwarden.store.store import DEFAULT_PATH, Store
 
 ServicesOpt = Annotated[
@@ -49,6 +59,18 @@ RateOpt = Annotated[
 ]
 CapOpt = Annotated[
     list[str] | None, typer.Option("--cap", help="TYPE=N: keep at most N resources of that type (repeatable).")
+]
+FrameworkOpt = Annotated[
+    str, typer.Option("--framework", help="cis-aws-5.0, cis-aws-3.0, fsbp or all.")
+]
+ControlsOpt = Annotated[
+    str | None, typer.Option("--controls", help="Comma list of control ids to evaluate (default: all).")
+]
+MutelistOpt = Annotated[
+    Path | None, typer.Option("--mutelist", help="YAML file of muted findings (kept as SUPPRESSED).")
+]
+BaselineOpt = Annotated[
+    str | None, typer.Option("--baseline", help="Snapshot id to report drift against.")
 ]
 AccountsOpt = Annotated[
     str | None, typer.Option("--accounts", help="Comma list of account ids to scan (default: all reachable).")
@@ -71,11 +93,19 @@ def scan(
     max_workers: WorkersOpt = 16,
     rate: RateOpt = 20.0,
     cap: CapOpt = None,
+    framework: FrameworkOpt = "all",
+    controls: ControlsOpt = None,
+    mutelist: MutelistOpt = None,
+    baseline: BaselineOpt = None,
 ) -> None:
     """Collect an inventory snapshot of the accounts and regions, then evaluate posture controls over it."""
     opts = AwsOptions.from_flags(endpoint_url=endpoint_url, profile=profile, regions=regions, role_name=role_name,
                                  output_dir=output_dir, formats=formats, fail_on=fail_on, quiet=quiet)
     wanted = parse_services(services_)
+    selection = PostureSelection(framework=framework, controls=_list(controls), mutelist=mutelist,
+                                 baseline=baseline)
+    if mutelist is not None and not mutelist.is_file():
+        raise BadInputError("--mutelist", f"{mutelist}: no such file")
     account_ids = _accounts(accounts)
     collect_options = CollectOptions(max_workers=max_workers, caps=parse_caps(cap or []),
                                      rate_limit=RateLimit(rate=rate, burst=max(1, int(rate * 2))))
@@ -90,19 +120,83 @@ def scan(
                                           services=wanted, role_name=opts.role_name, progress=bars.update,
                                           options=collect_options, run_id=run_id)
             print_collection(console, result)
-            evaluate_posture(store, result, opts)
+            posture = evaluate_posture(store, run_id, result, opts, selection, wanted, console)
         finally:
             stats = {} if result is None else {
                 "snapshot_id": result.snapshot_id, "api_calls": result.api_calls,
                 "resources": result.total_resources, "errors": len(result.errors),
             }
             store.end_run(run_id, "failed" if result is None else "ok", stats)
+    if opts.fail_on is not None and any(
+        f.status is Status.FAILED and f.severity >= opts.fail_on for f in posture.findings
+    ):
+        raise typer.Exit(EXIT_FINDINGS)
 
 
-def evaluate_posture(store: Store, result: SnapshotResult, options: AwsOptions) -> None:
-    """Where posture evaluation plugs in: controls over ``result.snapshot_id``, findings written to
-    ``options.output_dir`` in ``options.formats``, exit 1 on ``options.fail_on``. Collection only, for now."""
-    return None
+@dataclass(frozen=True)
+class PostureSelection:
+    framework: str
+    controls: tuple[str, ...] | None
+    mutelist: Path | None
+    baseline: str | None
+
+
+def evaluate_posture(
+    store: Store,
+    run_id: str,
+    result: SnapshotResult,
+    options: AwsOptions,
+    selection: PostureSelection,
+    services: Sequence[str] | None,
+    console: Console,
+) -> PostureResult:
+    """Controls over ``result.snapshot_id``: store the findings, write them in ``options.formats``, print scores."""
+    posture = run_posture(store, snapshot_id=result.snapshot_id, framework=selection.framework,
+                          services=services, controls=selection.controls, mutelist=selection.mutelist,
+                          baseline_id=selection.baseline)
+    store.upsert_findings(run_id, posture.findings)
+    summary = build_summary(posture.findings, {"collect": result.seconds}, {"posture": posture.stats()})
+    context = ReportContext(title="cloudwarden scan", generated_at=datetime.now(UTC), tool_version=__version__,
+                            environment=options.endpoint_url or "AWS")
+    paths = write_outputs(posture.findings, summary, None, context, options.output_dir, options.formats)
+    console.print(_scores_table(posture))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(posture.counts.items()))
+    console.print(f"{posture.controls} controls over {posture.documents} resources: {counts}"
+                  + (f"; {posture.muted} muted" if posture.muted else ""))
+    for expired in posture.expired_mutes:
+        console.print(f"[yellow]expired mutelist entry no longer mutes:[/] {expired}")
+    if posture.drift is not None:
+        console.print(f"drift since {selection.baseline}: {posture.drift.to_dict()['summary']}")
+    Console().print(f"findings: {paths.get('json', options.output_dir)}", highlight=False)
+    return posture
+
+
+def _scores_table(posture: PostureResult) -> Table:
+    table = Table(title="Scores (requirements passed / decided)")
+    for column in ("framework", "account", "passed", "failed", "not available", "score"):
+        table.add_column(column, justify="left" if column in ("framework", "account") else "right")
+    for score in posture.scores:
+        percent = "-" if score.percent is None else f"{score.percent:.1f}%"
+        table.add_row(score.framework, score.account, str(score.passed), str(score.failed),
+                      str(score.not_available), percent)
+    return table
+
+
+def drift(
+    baseline: Annotated[str, typer.Argument(help="The earlier snapshot id.")],
+    current: Annotated[str | None, typer.Argument(help="The later snapshot id (default: the latest).")] = None,
+    store_path: StoreOpt = DEFAULT_PATH,
+) -> None:
+    """Verdict and configuration drift between two stored snapshots, per resource and control."""
+    with Store.open(store_path, read_only=True) as store:
+        change = drift_between(store, baseline, current)
+    print(json.dumps(change.to_dict(), indent=2))
+
+
+def _list(text: str | None) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
 def parse_caps(values: list[str]) -> dict[str, int]:

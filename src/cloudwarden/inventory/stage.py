@@ -33,6 +33,7 @@ from cloudwarden.core.errors import RuntimeFailure
 from cloudwarden.inventory import registry
 from cloudwarden.inventory.context import DEFAULT_CAP, UnitContext
 from cloudwarden.inventory.registry import Unit
+from cloudwarden.pipeline.stages import StageContext, StageResult
 from cloudwarden.store import resources as snapshot_store
 from cloudwarden.store.store import Store
 
@@ -216,3 +217,13 @@ def _account_error(handle: AccountHandle) -> dict[str, str]:
     return {"account": handle.account_id, "region": GLOBAL_REGION,
             "service": "organizations" if error.get("operation") == "ListAccounts" else "sts",
             "operation": error.get("operation", ""), "code": error.get("code", ""), "message": error.get("message", "")}
+
+
+def collect_stage(ctx: StageContext) -> StageResult:
+    """The pipeline stage: collect a snapshot of ``ctx``'s target into the store (no findings of its own)."""
+    with Store.open(ctx.store_path) as store:
+        result = collect_snapshot(ctx.target, store=store, regions=ctx.regions, role_name=ctx.role_name,
+                                  run_id=ctx.run_id)
+    return StageResult(stats={"snapshot_id": result.snapshot_id, "status": result.status,
+                              "resources": result.total_resources, "api_calls": result.api_calls,
+                              "errors": len(result.errors), "seconds": round(result.seconds, 3)})

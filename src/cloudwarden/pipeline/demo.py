@@ -168,6 +168,8 @@ def _analyse(
                     output_dir=settings.output_dir,
                     cloudtrail_dir=cloudtrail_dir,
                     findings_so_far=tuple(findings),
+                    regions=tuple(seed.regions_used),
+                    role_name=demo_org.MEMBER_ACCESS_ROLE,
                 )
                 result = load_stage(name)(context)
                 store.upsert_findings(run_id, result.findings)

@@ -3,7 +3,7 @@
 Each stage reads what earlier stages left (the lab's endpoint, the store, the delivered CloudTrail
 files) and returns findings; it never prints. Stages are named by dotted path and imported only
 when run, so importing the pipeline costs nothing and a stage's heavy dependencies load on use.
-Posture (``scan``), ``iam``, ``detect``, ``route`` and ``respond`` add their line to
+Inventory (``collect``), ``posture``, ``iam``, ``detect``, ``route`` and ``respond`` add their line to
 :data:`ANALYSIS_STAGES` as they arrive; the order of the mapping is the order they run in.
 """
 
@@ -19,7 +19,10 @@ from cloudwarden.aws.session import AwsTarget
 from cloudwarden.core.finding import Finding
 
 # name -> "package.module:function"; the function takes a StageContext and returns a StageResult.
-ANALYSIS_STAGES: dict[str, str] = {}
+ANALYSIS_STAGES: dict[str, str] = {
+    "collect": "cloudwarden.inventory.stage:collect_stage",
+    "posture": "cloudwarden.posture.stage:posture_stage",
+}
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class StageContext:
     output_dir: Path
     cloudtrail_dir: Path | None = None
     findings_so_far: tuple[Finding, ...] = ()
+    regions: tuple[str, ...] | None = None  # None: the target's region
+    role_name: str | None = None  # assumed in each Organizations member account
 
 
 @dataclass(frozen=True)
