@@ -11,6 +11,7 @@ from cloudwarden import __version__
 from cloudwarden.cli import demo as demo_cmd
 from cloudwarden.cli import iam as iam_cmd
 from cloudwarden.cli import lab as lab_cmd
+from cloudwarden.cli import respond as respond_cmd
 from cloudwarden.cli import route as route_cmd
 from cloudwarden.cli import scan as scan_cmd
 from cloudwarden.core.errors import CloudwardenError
@@ -25,6 +26,7 @@ app = typer.Typer(
 app.add_typer(lab_cmd.app, name="lab")
 app.add_typer(iam_cmd.app, name="iam")
 app.add_typer(route_cmd.app, name="route")
+app.add_typer(respond_cmd.app, name="respond")
 app.command("demo")(demo_cmd.demo)
 app.command("scan")(scan_cmd.scan)
 app.command("drift")(scan_cmd.drift)

@@ -12,6 +12,12 @@ Tables:
   finding_history  what happened to a finding in which run (new, updated, reopened, resolved, notified)
   audit_log        append-only record of actions, written before the action they describe
   checkpoints      how far incremental readers (CloudTrail, flow logs) have got, per source and key
+  outbox           notifications waiting for, in, or past delivery (``cloudwarden.notify.outbox``), one row per
+                   idempotency key; target names only, never URLs or keys (migration 2)
+  audit_chain      the SHA-256 chain over incident-response audit entries: one row per chained ``audit_log``
+                   seq with the previous entry's hash and its own (``cloudwarden.respond.journal``; migration 3)
+  respond_runs     one row per playbook run: playbook, finding, mode, status, approvals, pending steps (migration 3)
+  respond_undo     what each executed step changed, as the action needs it to roll back (migration 3)
 """
 
 from __future__ import annotations
@@ -103,6 +109,65 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             "position" VARCHAR NOT NULL,
             updated_at TIMESTAMP NOT NULL,
             PRIMARY KEY (source, key)
+        )""",
+    ),
+    # 2: the notification outbox
+    (
+        "CREATE SEQUENCE outbox_seq START 1",
+        """CREATE TABLE outbox (
+            idempotency_key VARCHAR PRIMARY KEY,
+            seq BIGINT NOT NULL DEFAULT nextval('outbox_seq'),
+            target VARCHAR NOT NULL,
+            kind VARCHAR NOT NULL,
+            payload JSON NOT NULL,
+            finding_ids JSON NOT NULL,
+            state VARCHAR NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            parts_sent INTEGER NOT NULL DEFAULT 0,
+            created_at TIMESTAMP NOT NULL,
+            next_attempt_at TIMESTAMP NOT NULL,
+            last_attempt_at TIMESTAMP,
+            delivered_at TIMESTAMP,
+            claimed_by VARCHAR,
+            last_error VARCHAR
+        )""",
+        "CREATE INDEX outbox_due ON outbox (state, next_attempt_at)",
+    ),
+    # 3: incident-response runs, their undo records, and the hash chain over their audit entries
+    (
+        """CREATE TABLE audit_chain (
+            seq BIGINT PRIMARY KEY,
+            chain VARCHAR NOT NULL,
+            prev_hash VARCHAR NOT NULL,
+            hash VARCHAR NOT NULL
+        )""",
+        """CREATE TABLE respond_runs (
+            id VARCHAR PRIMARY KEY,
+            playbook VARCHAR NOT NULL,
+            finding_id VARCHAR NOT NULL,
+            finding JSON NOT NULL,
+            input JSON NOT NULL,
+            execute BOOLEAN NOT NULL,
+            auto_approve BOOLEAN NOT NULL,
+            status VARCHAR NOT NULL,
+            account_id VARCHAR NOT NULL,
+            region VARCHAR NOT NULL,
+            case_dir VARCHAR NOT NULL,
+            started_at TIMESTAMP NOT NULL,
+            updated_at TIMESTAMP NOT NULL,
+            approved JSON NOT NULL,
+            pending JSON NOT NULL,
+            error VARCHAR
+        )""",
+        """CREATE TABLE respond_undo (
+            run_id VARCHAR NOT NULL,
+            seq INTEGER NOT NULL,
+            step VARCHAR NOT NULL,
+            action VARCHAR NOT NULL,
+            undo JSON NOT NULL,
+            recorded_at TIMESTAMP NOT NULL,
+            undone_at TIMESTAMP,
+            PRIMARY KEY (run_id, seq)
         )""",
     ),
 )
