@@ -53,10 +53,10 @@ def test_secrets_never_reach_a_delivered_file(lab: Lab) -> None:
         assert secret.encode() not in delivered, secret
 
     records = disk_records(lab.state_dir)
+    # As CloudTrail logs it: no password at all, the flag as a boolean.
     assert only(records, "CreateLoginProfile")["requestParameters"] == {
         "userName": "bob",
-        "password": HIDDEN,
-        "passwordResetRequired": "false",
+        "passwordResetRequired": False,
     }
     access_key = only(records, "CreateAccessKey")["responseElements"]["accessKey"]
     assert access_key["accessKeyId"] == key["AccessKeyId"]
@@ -69,7 +69,7 @@ def test_secrets_never_reach_a_delivered_file(lab: Lab) -> None:
         HIDDEN,
     ]
     assert only(records, "PutParameter")["requestParameters"]["value"] == HIDDEN
-    assert only(records, "RunInstances")["requestParameters"]["userData"] == HIDDEN
+    assert only(records, "RunInstances")["requestParameters"]["userData"] == "<sensitiveDataRemoved>"
 
 
 def test_failed_call_has_error_code_and_message(lab: Lab) -> None:
@@ -109,14 +109,22 @@ def test_read_only_calls_have_no_response_elements(lab: Lab) -> None:
     assert record["responseElements"] is None
 
 
-def test_query_lists_become_arrays(lab: Lab) -> None:
+def test_query_lists_become_arrays_and_ec2_lists_item_sets(lab: Lab) -> None:
     ec2 = lab.aws_client("ec2")
     ec2.describe_instances(InstanceIds=[], Filters=[{"Name": "instance-state-name", "Values": ["running", "stopped"]}])
     lab.aws_client("iam").create_user(UserName="erin", Tags=[{"Key": "team", "Value": "data"}])
     lab.client.flush()
     records = disk_records(lab.state_dir)
     describe = only(records, "DescribeInstances")["requestParameters"]
-    assert describe == {"filters": [{"name": "instance-state-name", "values": ["running", "stopped"]}]}
+    # EC2 logs its own XML shape: lists as {"items": [...]}, absent lists as {}.
+    assert describe == {
+        "instancesSet": {},
+        "filterSet": {
+            "items": [
+                {"name": "instance-state-name", "valueSet": {"items": [{"value": "running"}, {"value": "stopped"}]}}
+            ]
+        },
+    }
     assert only(records, "CreateUser")["requestParameters"] == {
         "userName": "erin",
         "tags": [{"key": "team", "value": "data"}],

@@ -7,6 +7,14 @@ record (:mod:`.record`), picks the trails that receive it (:mod:`.trails`), keep
 
 Recording can be paused (the demo organisation is seeded with recording paused, so the trail starts
 the way a real account's does, with people's activity and not the lab's set-up).
+
+Scenarios play AWS services through a convention: a call made with the lab's default key whose
+``X-Forwarded-For`` address or user agent is a service principal (``ec2.amazonaws.com``) is recorded
+as that service acting (``userIdentity.type`` ``AWSService``, ``invokedBy``, the service name as
+address and agent), not as the management account's root; an ``sts:AssumeRole`` made so (EC2
+delivering an instance profile's credentials) goes to the role's account. Any other call that
+assumes a role in another account is logged in both accounts under one ``sharedEventID``, as
+cross-account object access is.
 """
 
 from __future__ import annotations
@@ -26,16 +34,18 @@ from typing import Any
 
 from cloudwarden.lab.recorder.delivery import DEFAULT_INTERVAL, Delivery, FlushResult
 from cloudwarden.lab.recorder.http import CapturedRequest, CapturedResponse
-from cloudwarden.lab.recorder.identity import Identity, IdentityResolver
+from cloudwarden.lab.recorder.identity import Identity, IdentityResolver, aws_service_principal, service_identity
 from cloudwarden.lab.recorder.lookup import EventHistory, LookupFailure
 from cloudwarden.lab.recorder.operations import Operation, OperationResolver
 from cloudwarden.lab.recorder.record import (
     DEFAULT_REGION,
+    ROLE_ASSUMPTIONS,
     ApiCall,
     build_api_record,
     build_console_login,
     data_resource_type,
     is_read_only,
+    role_account,
 )
 from cloudwarden.lab.recorder.trails import TrailDirectory, TrailTarget, read_trails
 
@@ -178,6 +188,11 @@ class Recorder:
         identity = self.identities.resolve(scope.access_key_id)
         if identity.anonymous:
             identity = replace(identity, account_id=bucket_owner or identity.account_id)
+        assumed_account = _assumed_role_account(operation, request)
+        if identity.default_key:
+            service = aws_service_principal(request.source_ip, request.header("user-agent"))
+            if service is not None:
+                identity = service_identity(service, assumed_account or identity.account_id)
         call = ApiCall(
             request=request,
             response=response,
@@ -191,6 +206,7 @@ class Recorder:
         record = build_api_record(call)
         self._note_session(operation, request, record, identity)
         records = [record]
+        other_account = None
         if (
             bucket_owner
             and bucket_owner != identity.account_id
@@ -198,7 +214,15 @@ class Recorder:
             and data_resource_type(operation) is not None
         ):
             # Cross-account object access is logged in the bucket owner's account too.
-            records.append({**record, "eventID": str(uuid.uuid4()), "recipientAccountId": bucket_owner})
+            other_account = bucket_owner
+        elif assumed_account and assumed_account != identity.account_id and response.ok:
+            # So is assuming another account's role, in the role's account.
+            other_account = assumed_account
+        if other_account is not None:
+            shared = {"sharedEventID": str(uuid.uuid4())}
+            records[0] = record = _with_shared_id(record, shared)
+            copy = {**record, "eventID": str(uuid.uuid4()), "recipientAccountId": other_account}
+            records.append(copy)
         before = prepared.trails_before if prepared is not None else None
         for item in records:
             self.emit(item, identity.username, extra_targets=before)
@@ -314,6 +338,25 @@ class Recorder:
             self.identities.note_session_token(key, caller, mfa_authenticated=mfa)
         elif mfa:
             self.identities.note_session(key, mfa_authenticated=True)
+
+
+def _assumed_role_account(operation: Operation, request: CapturedRequest) -> str | None:
+    """The account of the role an ``sts:AssumeRole*`` call names, or None for other calls."""
+    if operation.event_source != "sts.amazonaws.com" or operation.name not in ROLE_ASSUMPTIONS:
+        return None
+    return role_account(request.form().get("RoleArn", [""])[0])
+
+
+def _with_shared_id(record: dict[str, Any], shared: dict[str, str]) -> dict[str, Any]:
+    """``record`` with ``sharedEventID`` where CloudTrail puts it (after ``recipientAccountId``)."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key == "sharedEventID":
+            continue
+        out[key] = value
+        if key == "recipientAccountId":
+            out.update(shared)
+    return out
 
 
 def _target_is_read(target: str) -> bool:

@@ -12,6 +12,15 @@ so the recorder asks the same state who the key belongs to:
   itself sends such requests;
 * an unsigned request is CloudTrail's anonymous principal.
 
+**How the lab plays AWS services.** A call made with the lab's default key whose source address
+(``X-Forwarded-For``) or user agent is an AWS service principal (``<name>.amazonaws.com``, such as
+``ec2.amazonaws.com`` handing an instance its role's credentials) is the service acting, and is
+recorded as CloudTrail records service calls: ``userIdentity`` ``{"type": "AWSService",
+"invokedBy": "<service>"}``, the service name as ``sourceIPAddress`` and ``userAgent``, and a
+``sharedEventID``; an ``sts:AssumeRole`` of this kind is delivered to the account of the role it
+assumes (see :func:`aws_service_principal` and :func:`service_identity`). Scenarios use this to play
+EC2, Lambda and other services without any extra credentials.
+
 Lookups read moto's dicts without indexing them through ``BackendDict``, which would create
 backends as a side effect. Assumed-role sessions never change, so they are cached per key.
 """
@@ -19,27 +28,42 @@ backends as a side effect. Assumed-role sessions never change, so they are cache
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 ANONYMOUS_ACCOUNT = "ANONYMOUS_PRINCIPAL"
+AWS_SERVICE = "AWSService"
 _PARTITION = "aws"
+_SERVICE_PRINCIPAL = re.compile(r"^[a-z0-9][a-z0-9-]*(\.[a-z0-9-]+)*\.amazonaws\.com$")
 
 
 @dataclass(frozen=True)
 class Identity:
-    """One caller: the ``userIdentity`` block, the account it acts in and LookupEvents' ``Username``."""
+    """One caller: the ``userIdentity`` block, the account it acts in and LookupEvents' ``Username``.
+
+    ``default_key`` marks a key moto does not know (the lab's default credentials), recorded as the
+    default account's root unless the call is an AWS service acting.
+    """
 
     user_identity: dict[str, Any]
     account_id: str
     username: str
     access_key_id: str | None
+    default_key: bool = False
 
     @property
     def anonymous(self) -> bool:
         return self.user_identity.get("accountId") == ANONYMOUS_ACCOUNT
+
+    @property
+    def aws_service(self) -> str | None:
+        """The service principal acting (``ec2.amazonaws.com``), or None for any other caller."""
+        if self.user_identity.get("type") != AWS_SERVICE:
+            return None
+        return str(self.user_identity.get("invokedBy", "")) or None
 
 
 def cloudtrail_time(moment: datetime) -> str:
@@ -92,7 +116,7 @@ class IdentityResolver:
             return cached
         found = _find_access_key(access_key_id)
         if found is None:
-            return root_identity(default_account_id(), access_key_id)
+            return replace(root_identity(default_account_id(), access_key_id), default_key=True)
         account_id, key = found
         if key.role_arn:
             identity = self._assumed_role(account_id, key)
@@ -154,6 +178,20 @@ class IdentityResolver:
             },
         }
         return Identity(identity, account_id, session_name, key.access_key_id)
+
+
+def aws_service_principal(*candidates: str) -> str | None:
+    """The first of ``candidates`` (source address, user agent) that is an AWS service principal."""
+    for candidate in candidates:
+        value = candidate.strip().lower()
+        if _SERVICE_PRINCIPAL.match(value):
+            return value
+    return None
+
+
+def service_identity(service: str, account_id: str) -> Identity:
+    """An AWS service acting in ``account_id``, as CloudTrail's ``AWSService`` identity."""
+    return Identity({"type": AWS_SERVICE, "invokedBy": service}, account_id, service, None)
 
 
 def root_identity(account_id: str, access_key_id: str | None) -> Identity:

@@ -27,6 +27,7 @@ import botocore.session
 from botocore.exceptions import UnknownServiceError
 from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
 
+from cloudwarden.lab.recorder.event_names import event_name_for
 from cloudwarden.lab.recorder.http import CapturedRequest
 
 # Signing names whose botocore service names differ, or that several services share.
@@ -60,17 +61,6 @@ _EVENT_SOURCE_OVERRIDES = {
     "runtime.sagemaker": "sagemaker",
 }
 
-# CloudTrail names a few S3 events differently from the API operation.
-_S3_EVENT_NAMES = {
-    "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
-    "GetPublicAccessBlock": "GetBucketPublicAccessBlock",
-    "DeletePublicAccessBlock": "DeleteBucketPublicAccessBlock",
-    "PutBucketLifecycleConfiguration": "PutBucketLifecycle",
-    "GetBucketLifecycleConfiguration": "GetBucketLifecycle",
-    "PutBucketNotificationConfiguration": "PutBucketNotification",
-    "GetBucketNotificationConfiguration": "GetBucketNotification",
-    "ListObjectsV2": "ListObjects",
-}
 _S3_CONTROL_PATH = "/v20180820/"
 
 _CBOR_PATH = re.compile(r"^/service/(?P<service>[^/]+)/operation/(?P<operation>[^/]+)/?$")
@@ -94,9 +84,7 @@ class Operation:
 
     @property
     def event_name(self) -> str:
-        if self.service == "s3":
-            return _S3_EVENT_NAMES.get(self.name, self.name)
-        return self.name
+        return event_name_for(self.service, self.name)
 
     @property
     def input_shape(self) -> StructureShape | None:

@@ -8,8 +8,14 @@ data, SecureString values, Lambda environment variables...) replaced by CloudTra
 ``HIDDEN_DUE_TO_SECURITY_REASONS``. A fixed list of secret member names is redacted as well, so
 secrets stay out of records even where a model lacks the trait or no model exists.
 
+Values are typed as the model declares them (``"fromPort": 22``, ``"passwordResetRequired": false``,
+although the query protocol sends strings), and lists the query protocol wraps in their element name
+(``ValuesToAdd.AttributeValue.1``, ``<DBSnapshotAttribute>``) are unwrapped.
+
 S3 is written the way CloudTrail writes it (``bucketName``, ``key``, ``Host`` plus the query
 string's sub-resources, and the bucket policy as a document), since detections read those names.
+EC2 has its own CloudTrail shape (:mod:`.ec2_params`), and a few services leave parameters out or
+unwrap responses (:mod:`.service_shapes`).
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from xml.etree import ElementTree
 
 from botocore.model import Shape
 
+from cloudwarden.lab.recorder import ec2_params
+from cloudwarden.lab.recorder.ec2_params import coerce
 from cloudwarden.lab.recorder.http import CapturedRequest, CapturedResponse
 from cloudwarden.lab.recorder.operations import Operation, member_for
+from cloudwarden.lab.recorder.service_shapes import adjust_request, adjust_response
 
 HIDDEN = "HIDDEN_DUE_TO_SECURITY_REASONS"
 
@@ -76,6 +85,10 @@ def request_parameters(op: Operation, request: CapturedRequest) -> dict[str, Any
     """The request's parameters as CloudTrail shows them, secrets redacted; None when it has none."""
     if op.event_source == "s3.amazonaws.com" and op.service == "s3":
         return _s3_parameters(op, request)
+    if op.protocol == "ec2":
+        form = request.form()
+        tree = unflatten({k: v for k, v in form.items() if k not in ("Action", "Version")})
+        return ec2_params.request_parameters(op.name, tree, form, op.input_shape)
     raw: Any
     if op.protocol == "json":
         raw = _json_body(request.body)
@@ -89,7 +102,9 @@ def request_parameters(op: Operation, request: CapturedRequest) -> dict[str, Any
     if not isinstance(raw, dict) or not raw:
         return None
     result = normalise(raw, op.input_shape)
-    return result if isinstance(result, dict) and result else None
+    if not isinstance(result, dict):
+        return None
+    return adjust_request(op, result) or None
 
 
 def _s3_parameters(op: Operation, request: CapturedRequest) -> dict[str, Any]:
@@ -161,9 +176,12 @@ def response_elements(op: Operation, response: CapturedResponse) -> dict[str, An
     if not response.body or len(response.body) > _MAX_BODY:
         return None
     raw: Any = None
+    if op.protocol == "ec2":
+        root = _xml_root(response.body)
+        return ec2_params.response_elements(op.name, root, op.output_shape) if root is not None else None
     if op.protocol in ("json", "rest-json"):
         raw = _json_body(response.body)
-    elif op.protocol in ("query", "ec2"):
+    elif op.protocol == "query":
         root = _xml_root(response.body)
         if root is not None:
             raw = _query_result(root)
@@ -172,7 +190,9 @@ def response_elements(op: Operation, response: CapturedResponse) -> dict[str, An
     if not isinstance(raw, dict) or not raw:
         return None
     result = normalise(raw, op.output_shape)
-    return result if isinstance(result, dict) and result else None
+    if not isinstance(result, dict):
+        return None
+    return adjust_response(op, result) or None
 
 
 def _query_result(root: ElementTree.Element) -> Any:
@@ -253,14 +273,26 @@ def normalise(value: Any, shape: Shape | None, depth: int = 0) -> Any:
                 out[lower_camel(name)] = walked
         return out
     if kind == "list":
-        items = value if isinstance(value, list) else [value]
-        walked_items = (normalise(i, shape.member, depth + 1) for i in items)  # type: ignore[attr-defined]
+        element: Shape = shape.member  # type: ignore[attr-defined]
+        items = _list_items(value, element)
+        walked_items = (normalise(i, element, depth + 1) for i in items)
         return [i for i in walked_items if i is not _OMIT]
     if kind == "map" and isinstance(value, dict):
         return {k: normalise(v, shape.value, depth + 1) for k, v in value.items()}  # type: ignore[attr-defined]
     if kind == "blob":
         return _OMIT
-    return redact_untyped(value)
+    return coerce(redact_untyped(value), shape)
+
+
+def _list_items(value: Any, element: Shape) -> list[Any]:
+    """A list's items; query XML and forms wrap them in the element's name (``<member>``,
+    ``<DBSnapshotAttribute>``, ``ValuesToAdd.AttributeValue.1``), which is unwrapped here."""
+    if isinstance(value, dict) and len(value) == 1:
+        (key,) = value
+        names = {str(element.serialization.get("name", "")).lower(), "member", "item"}
+        if str(key).lower() in names:
+            value = value[key]
+    return value if isinstance(value, list) else [value]
 
 
 def redact_untyped(value: Any, depth: int = 0) -> Any:

@@ -42,8 +42,22 @@ _READ_PREFIXES = (
     "Validate",
     "Download",
 )
-# Names a prefix would misclassify.
-_READ_ONLY = frozenset({"Decrypt", "Encrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext", "GenerateRandom"})
+# Names a prefix would misclassify (CloudTrail logs STS's role assumptions as read-only).
+_READ_ONLY = frozenset(
+    {
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateRandom",
+        "AssumeRole",
+        "AssumeRoleWithSAML",
+        "AssumeRoleWithWebIdentity",
+    }
+)
+# Read-only calls whose response CloudTrail still logs (the session they hand out).
+_READ_WITH_RESPONSE = frozenset({"AssumeRole", "AssumeRoleWithSAML", "AssumeRoleWithWebIdentity"})
+ROLE_ASSUMPTIONS = _READ_WITH_RESPONSE
 _NOT_READ_ONLY = frozenset({"GetSessionToken", "GetFederationToken", "GetObjectTorrent"})
 
 # S3 object-level operations: CloudTrail data events (AWS::S3::Object).
@@ -135,6 +149,7 @@ def build_api_record(call: ApiCall) -> dict[str, Any]:
     name = op.event_name or "Unknown"
     read_only = is_read_only(name)
     data_type = data_resource_type(op)
+    service = call.identity.aws_service
     record: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": call.identity.user_identity,
@@ -142,8 +157,9 @@ def build_api_record(call: ApiCall) -> dict[str, Any]:
         "eventSource": op.event_source,
         "eventName": name,
         "awsRegion": call.region,
-        "sourceIPAddress": request.source_ip,
-        "userAgent": request.header("user-agent"),
+        # A service acting is logged with its own name as address and agent.
+        "sourceIPAddress": service or request.source_ip,
+        "userAgent": service or request.header("user-agent"),
     }
     if not response.ok:
         code, message = error_details(response)
@@ -152,10 +168,10 @@ def build_api_record(call: ApiCall) -> dict[str, Any]:
             record["errorMessage"] = message
     params = request_parameters(op, request)
     record["requestParameters"] = params
-    record["responseElements"] = (
-        response_elements(op, response) if response.ok and not read_only and data_type is None else None
-    )
-    record["requestID"] = _request_id(response)
+    logs_response = (not read_only or name in _READ_WITH_RESPONSE) and data_type is None
+    record["responseElements"] = response_elements(op, response) if response.ok and logs_response else None
+    record["requestID"] = _request_id(response, op)
+    _align_request_id(record)
     record["eventID"] = str(uuid.uuid4())
     record["readOnly"] = read_only
     resources = _resources(op, call, params)
@@ -164,6 +180,8 @@ def build_api_record(call: ApiCall) -> dict[str, Any]:
     record["eventType"] = "AwsApiCall"
     record["managementEvent"] = data_type is None
     record["recipientAccountId"] = call.identity.account_id
+    if service:
+        record["sharedEventID"] = str(uuid.uuid4())
     record["eventCategory"] = "Management" if data_type is None else "Data"
     return record
 
@@ -207,15 +225,40 @@ def build_console_login(
     return record
 
 
-def _request_id(response: CapturedResponse) -> str:
+def role_account(role_arn: str) -> str | None:
+    """The account of an IAM role ARN, or None when ``role_arn`` is not one."""
+    parts = role_arn.split(":", 5)
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "iam" or not parts[5].startswith("role/"):
+        return None
+    return parts[4] if parts[4].isdigit() else None
+
+
+def _request_id(response: CapturedResponse, op: Operation) -> str:
     for header in ("x-amzn-requestid", "x-amz-request-id", "x-amzn-request-id"):
         value = response.headers.get(header)
         if value:
             return value
+    if op.protocol == "ec2":
+        return str(uuid.uuid4())
     return uuid.uuid4().hex.upper()[:16]
 
 
+def _align_request_id(record: dict[str, Any]) -> None:
+    """EC2 repeats the request id in its response; make it the record's (moto's is a constant)."""
+    elements = record.get("responseElements")
+    if record.get("eventSource") != "ec2.amazonaws.com" or not isinstance(elements, dict):
+        return
+    for document in (elements, *(v for v in elements.values() if isinstance(v, dict))):
+        if "requestId" in document:
+            document["requestId"] = record["requestID"]
+
+
 def _resources(op: Operation, call: ApiCall, params: dict[str, Any] | None) -> list[dict[str, str]]:
+    if op.event_source == "sts.amazonaws.com" and op.name in ROLE_ASSUMPTIONS and params:
+        role_arn = str(params.get("roleArn", ""))
+        account = role_account(role_arn)
+        if account is not None:
+            return [{"accountId": account, "type": "AWS::IAM::Role", "ARN": role_arn}]
     if op.event_source == "s3.amazonaws.com" and params and "bucketName" in params:
         bucket = str(params["bucketName"])
         bucket_entry = {"type": "AWS::S3::Bucket", "ARN": f"arn:aws:s3:::{bucket}"}
