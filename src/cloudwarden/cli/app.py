@@ -9,6 +9,7 @@ from rich.console import Console
 
 from cloudwarden import __version__
 from cloudwarden.cli import demo as demo_cmd
+from cloudwarden.cli import detect as detect_cmd
 from cloudwarden.cli import iam as iam_cmd
 from cloudwarden.cli import lab as lab_cmd
 from cloudwarden.cli import respond as respond_cmd
@@ -30,6 +31,7 @@ app.add_typer(respond_cmd.app, name="respond")
 app.command("demo")(demo_cmd.demo)
 app.command("scan")(scan_cmd.scan)
 app.command("drift")(scan_cmd.drift)
+app.command("detect")(detect_cmd.detect)
 
 err_console = Console(stderr=True)
 

@@ -1,6 +1,10 @@
-"""Threat detection over CloudTrail: log readers now; normaliser, rules and engines join them here.
+"""Threat detection over CloudTrail: readers, the normalised ``cloudtrail`` table, rules and the engine.
 
-Public surface: :func:`iter_records` (and :func:`read_records`) with the :class:`ReadReport` they fill in.
+Public surface here: the plain reader :func:`iter_records` (and :func:`read_records`) with the
+:class:`ReadReport` they fill in. The engine (:mod:`cloudwarden.detect.engine`: ``run_detection``,
+``CloudTrailDB``, ``run_sql``), the table (:mod:`~cloudwarden.detect.table`), the rules
+(:mod:`~cloudwarden.detect.rules`) and threat intel (:mod:`~cloudwarden.detect.threat_intel`) are imported
+from their modules, so importing this package stays cheap.
 """
 
 from cloudwarden.detect.cloudtrail_files import (

@@ -133,12 +133,25 @@ class _SkipFile(Exception):
         super().__init__(reason)
 
 
+SkipFile = _SkipFile
+"""Raised by :func:`parse_log_bytes` for an object that is skipped whole; ``reason`` says why."""
+
+
 def _read_file(path: Path, report: ReadReport) -> list[CloudTrailRecord]:
     """All good records of one file; bad records go into ``report``. Raises ``_SkipFile`` for a bad file."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise _SkipFile(f"cannot read: {exc.strerror or exc}") from None
+    return parse_log_bytes(str(path), raw, report)
+
+
+def parse_log_bytes(name: str, raw: bytes, report: ReadReport) -> list[CloudTrailRecord]:
+    """All good records of one log object's bytes (gzipped or not); bad records go into ``report``.
+
+    Raises :class:`SkipFile` (with the reason) when the object as a whole is not CloudTrail.
+    """
+    path = name
     if raw.startswith(_GZIP_MAGIC):
         raw = _gunzip(raw)
     try:
@@ -168,7 +181,7 @@ def _gunzip(raw: bytes) -> bytes:
         raise _SkipFile(f"corrupt gzip: {exc}") from None
 
 
-def _read_document(path: Path, document: Any, report: ReadReport) -> list[CloudTrailRecord]:
+def _read_document(path: str, document: Any, report: ReadReport) -> list[CloudTrailRecord]:
     if isinstance(document, dict):
         if "Records" in document:
             items = document["Records"]
@@ -187,7 +200,7 @@ def _read_document(path: Path, document: Any, report: ReadReport) -> list[CloudT
     return _keep_good(path, [(f"record {i}", item) for i, item in enumerate(items)], report)
 
 
-def _read_lines(path: Path, text: str, report: ReadReport) -> list[CloudTrailRecord]:
+def _read_lines(path: str, text: str, report: ReadReport) -> list[CloudTrailRecord]:
     items: list[tuple[str, Any]] = []
     bad_json: list[SkippedRecord] = []
     for number, line in enumerate(text.splitlines(), start=1):
@@ -203,7 +216,7 @@ def _read_lines(path: Path, text: str, report: ReadReport) -> list[CloudTrailRec
     return _keep_good(path, items, report)
 
 
-def _keep_good(path: Path, items: list[tuple[str, Any]], report: ReadReport) -> list[CloudTrailRecord]:
+def _keep_good(path: str, items: list[tuple[str, Any]], report: ReadReport) -> list[CloudTrailRecord]:
     good: list[CloudTrailRecord] = []
     bad: list[SkippedRecord] = []
     for where, item in items:

@@ -1,0 +1,187 @@
+"""`cloudwarden detect`: threat detection over CloudTrail files, directory trees and S3 prefixes.
+
+Thin: parse the flags, call :func:`cloudwarden.detect.engine.run_detection` with the shipped rule pack
+plus any ``--rules`` directories (native YAML and Sigma), store the findings with the checkpoints (so the
+next run reads only new files), write the outputs, print a summary and the read report. Exit codes per
+the contract: 0 done, 1 a finding at or above ``--fail-on``, 2 bad input, 3 runtime failure.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from cloudwarden import __version__
+from cloudwarden.aws.session import AwsTarget
+from cloudwarden.cli.options import (
+    DEFAULT_FORMATS,
+    DEFAULT_OUTPUT_DIR,
+    AwsOptions,
+    EndpointOpt,
+    FailOnOpt,
+    FormatOpt,
+    OutputDirOpt,
+    ProfileOpt,
+    QuietOpt,
+    RegionsOpt,
+    RoleNameOpt,
+)
+from cloudwarden.core.errors import EXIT_FINDINGS, BadInputError
+from cloudwarden.core.finding import Finding
+from cloudwarden.detect.engine import DetectionResult, run_detection
+from cloudwarden.detect.rules import load_pack, load_rule_dirs
+from cloudwarden.detect.threat_intel import ThreatIntel
+from cloudwarden.store import Store
+from cloudwarden.store.store import DEFAULT_PATH
+
+LogsOpt = Annotated[
+    list[str],
+    typer.Option("--logs", help="CloudTrail files, directories or s3://BUCKET/PREFIX (repeatable).",
+                 show_default=False),
+]
+RulesOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--rules", help="Extra rule directories or files: native YAML rules, allowlists, Sigma rules "
+                                 "(repeatable); the shipped pack always runs."),
+]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="Only events at or after this time (ISO 8601, or 24h / 7d ago).")
+]
+UntilOpt = Annotated[str | None, typer.Option("--until", help="Only events before this time (ISO 8601, or 1h ago).")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="Query engine: duckdb.")]
+IntelOpt = Annotated[
+    list[Path] | None,
+    typer.Option("--threat-intel", help="Directory of threat-intel lists (*.txt; tor-*, malicious-*, mining-*, "
+                                        "trusted-*), added to the shipped sample (repeatable)."),
+]
+MemoryOpt = Annotated[
+    str | None, typer.Option("--memory-limit", help="Cap DuckDB's memory (like 1GB); beyond it tables spill to disk.")
+]
+StoreOpt = Annotated[Path, typer.Option("--store", help="The cloudwarden store (findings and checkpoints).")]
+RereadOpt = Annotated[bool, typer.Option("--reread", help="Ignore checkpoints: read every file again, "
+                                                          "and do not store findings or checkpoints.")]
+
+_RELATIVE = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
+_UNIT = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_time(text: str, flag: str, now: datetime | None = None) -> datetime:
+    """An ISO 8601 date/time (UTC when no offset) or a relative ``90m``/``24h``/``7d`` meaning that long ago."""
+    match = _RELATIVE.match(text)
+    if match:
+        return (now or datetime.now(UTC)) - timedelta(**{_UNIT[match.group(2)]: int(match.group(1))})
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise BadInputError(flag, f"{text!r} is not an ISO 8601 time (2024-05-01T12:00:00Z) "
+                                  "or a relative one (90m, 24h, 7d)") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def detect(
+    logs: LogsOpt,
+    rules: RulesOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    engine: EngineOpt = "duckdb",
+    threat_intel: IntelOpt = None,
+    store_path: StoreOpt = DEFAULT_PATH,
+    reread: RereadOpt = False,
+    memory_limit: MemoryOpt = None,
+    endpoint_url: EndpointOpt = None,
+    profile: ProfileOpt = None,
+    regions: RegionsOpt = None,
+    role_name: RoleNameOpt = None,
+    output_dir: OutputDirOpt = DEFAULT_OUTPUT_DIR,
+    formats: FormatOpt = DEFAULT_FORMATS,
+    fail_on: FailOnOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Detect threats in CloudTrail logs: GuardDuty-style findings from native and Sigma rules."""
+    options = AwsOptions.from_flags(endpoint_url=endpoint_url, profile=profile, regions=regions,
+                                    role_name=role_name, output_dir=output_dir, formats=formats,
+                                    fail_on=fail_on, quiet=quiet)
+    if not logs:
+        raise BadInputError("--logs", "give at least one CloudTrail file, directory or s3:// location")
+    start = parse_time(since, "--since") if since else None
+    end = parse_time(until, "--until") if until else None
+    if start and end and start >= end:
+        raise BadInputError("--since", "must be before --until")
+    ruleset = load_pack()
+    if rules:
+        ruleset.extend(load_rule_dirs(rules))
+    intel = ThreatIntel.load(threat_intel or [])
+    target = AwsTarget(endpoint_url=options.endpoint_url, profile=options.profile)
+    console = Console(quiet=options.quiet, highlight=False)
+    if reread:
+        result = run_detection(logs, rules=ruleset.rules, allowlist=ruleset.allowlist, since=start, until=end,
+                               intel=intel, engine=engine, target=target, memory_limit=memory_limit)
+    else:
+        with Store.open(store_path) as store:
+            run_id = store.start_run("detect")
+            result = run_detection(logs, rules=ruleset.rules, allowlist=ruleset.allowlist, since=start, until=end,
+                                   intel=intel, engine=engine, target=target, store=store, run_id=run_id,
+                                   memory_limit=memory_limit)
+            store.end_run(run_id, "succeeded", dict(result.stats))
+    _write(result, options.output_dir, options.formats, logs)
+    _print(console, result)
+    for path, why in ruleset.unsupported:
+        console.print(f"[yellow]Sigma rule left out:[/] {escape(path)}: {escape(why)}")
+    if options.fail_on is not None and any(f.severity >= options.fail_on for f in result.findings):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _write(result: DetectionResult, output_dir: Path, formats: tuple[str, ...], logs: list[str]) -> None:
+    from cloudwarden.pipeline.outputs import write_outputs  # the report stack loads only when writing
+    from cloudwarden.report import ReportContext, build_summary
+
+    timings = {f"detect_{k}": float(v) for k, v in result.stats.get("timings", {}).items() if k != "total"}
+    extra = {"detect": {k: v for k, v in result.stats.items() if k != "timings"},
+             "cloudtrail": {"records": result.read_report.records, "files": result.read_report.files_read,
+                            "skipped": result.read_report.to_dict()}}
+    summary = build_summary(result.findings, timings, extra)
+    context = ReportContext(title="cloudwarden detect", generated_at=datetime.now(UTC), tool_version=__version__,
+                            environment="CloudTrail from " + ", ".join(logs), stage_timings=timings,
+                            log_read=result.read_report)
+    write_outputs(result.findings, summary, None, context, output_dir, formats)
+
+
+def _print(console: Console, result: DetectionResult) -> None:
+    stats = result.stats
+    report = result.read_report
+    console.print(
+        f"[bold]cloudwarden detect[/] {stats.get('events', 0)} events from {report.files_read} files "
+        f"({stats.get('objects_already_read', 0)} already read) · {stats.get('rules', 0)} rules · "
+        f"{len(result.findings)} findings · {stats.get('timings', {}).get('total', 0):.2f}s"
+    )
+    if result.findings:
+        console.print(_findings_table(result.findings))
+    if not report.clean:
+        table = Table(title=f"Skipped: {len(report.files_skipped)} files, {len(report.records_skipped)} records")
+        table.add_column("file")
+        table.add_column("where")
+        table.add_column("reason")
+        for skipped in report.files_skipped[:50]:
+            table.add_row(escape(skipped.path), "whole file", escape(skipped.reason))
+        for record in report.records_skipped[:50]:
+            table.add_row(escape(record.path), record.where, escape(record.reason))
+        console.print(table)
+
+
+def _findings_table(findings: list[Finding]) -> Table:
+    table = Table(title="Findings")
+    for name in ("severity", "type", "account", "region", "principal", "count", "last seen"):
+        table.add_column(name, justify="right" if name == "count" else "left")
+    ordered = sorted(findings, key=lambda f: (-f.severity.rank, f.type, f.last_seen))
+    for f in ordered[:100]:
+        table.add_row(f.severity.value, escape(f.type), f.account_id, f.region, escape(f.principal or "-"),
+                      str(f.count), f.last_seen.strftime("%Y-%m-%d %H:%M:%S"))
+    return table
+

@@ -1,0 +1,315 @@
+"""The detection engine: CloudTrail logs in, GuardDuty-style findings out, every rule in one pass.
+
+Public API (stable; the Sigma compiler and the CLI build on it):
+
+* :func:`run_detection` — read logs (files, trees, ``s3://``), load the ``cloudtrail`` table, run every
+  rule, group matches into findings; with a store, only unread objects are read and each chunk's
+  findings are committed with its checkpoints (:mod:`cloudwarden.detect.checkpoints`).
+* :class:`CloudTrailDB` — a loaded ``cloudtrail`` table you can query: :meth:`CloudTrailDB.from_paths`,
+  :meth:`CloudTrailDB.from_records`, :meth:`CloudTrailDB.query` (any compiled SQL, rows as dicts),
+  :meth:`CloudTrailDB.evaluate` (rules -> findings).
+* :func:`run_sql` — run arbitrary compiled rule SQL over CloudTrail files or records (the Sigma
+  compiler's test hook): ``run_sql("SELECT event_id FROM cloudtrail WHERE ...", paths=[...])``.
+* :func:`validate_rules` — compile every rule against an empty table; errors name the rule's file.
+* Rules are :class:`~cloudwarden.detect.rules.model.Rule` objects. A compiled Sigma rule is a ``Rule``
+  with ``kind="sigma"`` and ``condition`` set to a boolean SQL expression over ``cloudtrail`` (field
+  names through :func:`cloudwarden.detect.table.field_sql`). Rule directories are read by
+  :func:`cloudwarden.detect.rules.loader.load_rule_dirs`, which hands YAML files with ``logsource`` and
+  ``detection`` to ``cloudwarden.detect.sigma.load_sigma_rules`` and runs each ``CompiledSigmaRule.to_rule()``.
+* Dialects: :data:`cloudwarden.detect.dialect.DIALECTS` (``duckdb`` now); a rule's SQL is written in
+  DuckDB's spelling of :data:`~cloudwarden.detect.dialect.PORTABLE_FUNCTIONS` and rendered per dialect.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+
+from cloudwarden.aws.session import AwsTarget
+from cloudwarden.core.errors import BadInputError
+from cloudwarden.core.finding import Evidence, Finding, ResourceRef, Source, Status, finding_id
+from cloudwarden.detect import checkpoints
+from cloudwarden.detect.cloudtrail_files import ReadReport
+from cloudwarden.detect.compile import MAX_EVIDENCE_IDS, compile_rule, compile_rule_set, grouped_sql
+from cloudwarden.detect.dialect import DIALECTS, DUCKDB, Dialect
+from cloudwarden.detect.load import Loader, LogObject, connect, iter_chunks, list_objects, load_records
+from cloudwarden.detect.rules.model import Allowlist, Rule
+from cloudwarden.detect.threat_intel import ThreatIntel, create_intel_tables
+from cloudwarden.store import Store
+
+# A chunk is this many stored bytes of logs (gzipped: ~10-20 million events); most runs are one chunk.
+DEFAULT_CHUNK_BYTES: Final = 1 << 30
+
+__all__ = [
+    "CloudTrailDB",
+    "DetectionResult",
+    "dialect_for",
+    "merge_findings",
+    "run_detection",
+    "run_sql",
+    "validate_rules",
+]
+
+
+@dataclass
+class DetectionResult:
+    """Findings (merged over chunks), what was read and skipped, and figures (timings, counts)."""
+
+    findings: list[Finding]
+    read_report: ReadReport
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+def dialect_for(engine: str) -> Dialect:
+    try:
+        return DIALECTS[engine]
+    except KeyError:
+        raise BadInputError("--engine", f"unknown engine {engine!r} (one of {', '.join(DIALECTS)})") from None
+
+
+class CloudTrailDB:
+    """An in-memory DuckDB holding the ``cloudtrail`` table (and the threat-intel tables rules read)."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection | None = None, *, intel: ThreatIntel | None = None,
+                 memory_limit: str | None = None) -> None:
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        if conn is None and memory_limit:
+            self._spill = tempfile.TemporaryDirectory(prefix="cw-spill-")
+            conn = connect(memory_limit=memory_limit, spill_dir=Path(self._spill.name))
+        self.conn = conn if conn is not None else connect()
+        self.intel = intel if intel is not None else ThreatIntel()
+        create_intel_tables(self.conn)
+
+    @classmethod
+    def from_paths(cls, paths: Sequence[str | Path], *, since: datetime | None = None,
+                   until: datetime | None = None, target: AwsTarget | None = None,
+                   intel: ThreatIntel | None = None) -> tuple[CloudTrailDB, ReadReport]:
+        """Load every object under ``paths``; returns the database and the read report."""
+        db = cls(intel=intel)
+        report = ReadReport()
+        loader = Loader(db.conn, since=since, until=until)
+        loader.load(list_objects(paths, report, target=target), report)
+        loader.deduplicate()
+        db.refresh_intel()
+        return db, report
+
+    @classmethod
+    def from_records(cls, records: Iterable[dict[str, Any]], *, intel: ThreatIntel | None = None,
+                     name: str = "<memory>") -> CloudTrailDB:
+        """A database of CloudTrail records given as dicts (tests, other readers)."""
+        db = cls(intel=intel)
+        load_records(db.conn, records, name)
+        db.refresh_intel()
+        return db
+
+    def refresh_intel(self) -> int:
+        """Match the loaded source addresses against the threat-intel lists; returns the hits."""
+        return self.intel.annotate(self.conn)
+
+    def count(self) -> int:
+        row = self.conn.execute("SELECT count(*) FROM cloudtrail").fetchone()
+        return int(row[0]) if row else 0
+
+    def query(self, sql: str, params: Sequence[Any] = (), dialect: Dialect = DUCKDB) -> list[dict[str, Any]]:
+        """Run ``sql`` (portable spelling, rendered for ``dialect``); rows as dicts."""
+        try:
+            cursor = self.conn.execute(dialect.render(sql), list(params))
+        except duckdb.Error as exc:
+            raise BadInputError("sql", f"{type(exc).__name__}: {exc}") from None
+        names = [d[0] for d in cursor.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def evaluate(self, rules: Sequence[Rule], *, allowlist: Allowlist | None = None,
+                 dialect: Dialect = DUCKDB) -> list[Finding]:
+        """Every enabled rule in one query; the matches grouped into findings (sorted by id)."""
+        active = [rule for rule in rules if rule.enabled]
+        if not active:
+            return []
+        sql = grouped_sql(compile_rule_set(active, dialect, allowlist), dialect)
+        try:
+            rows = self.conn.execute(sql).fetchall()
+        except duckdb.Error as exc:
+            raise BadInputError("rules", f"the rule set failed to run: {exc}") from None
+        findings = [_finding(active[row[0]], row) for row in rows]
+        return sorted(findings, key=lambda f: f.id)
+
+    def close(self) -> None:
+        self.conn.close()
+        if self._spill is not None:
+            self._spill.cleanup()
+
+
+def _finding(rule: Rule, row: tuple[Any, ...]) -> Finding:
+    (_, account, region, group_key, principal, resource, count, first, last, event_ids, names, ips,
+     agents) = row
+    first_seen = first.replace(tzinfo=UTC)
+    last_seen = last.replace(tzinfo=UTC)
+    details: dict[str, Any] = {"event_names": names or [], "source_ips": ips or [], "user_agents": agents or []}
+    if count > len(event_ids):
+        details["event_ids_truncated"] = True
+    if rule.kind == "sigma":
+        details["rule_kind"] = "sigma"
+    return Finding(
+        id=finding_id(Source.DETECT.value, rule.id, account, region, group_key),
+        source=Source.DETECT,
+        type=rule.type,
+        rule_id=rule.id,
+        title=rule.title,
+        description=rule.description,
+        remediation=rule.remediation,
+        status=Status.ACTIVE,
+        severity=rule.severity,
+        account_id=account,
+        region=region,
+        resource=ResourceRef(type=rule.resource_type, id=resource or principal),
+        principal=principal,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        count=int(count),
+        evidence=Evidence(event_ids=list(event_ids), details=details),
+        mitre=list(rule.mitre),
+    )
+
+
+def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """One finding per id: counts summed, earliest first_seen, latest last_seen and fields, ids united."""
+    merged: dict[str, Finding] = {}
+    for finding in findings:
+        seen = merged.get(finding.id)
+        if seen is None:
+            merged[finding.id] = finding
+            continue
+        newer, older = (finding, seen) if finding.last_seen >= seen.last_seen else (seen, finding)
+        ids = list(dict.fromkeys([*older.evidence.event_ids, *newer.evidence.event_ids]))
+        details = dict(newer.evidence.details)
+        for key in ("event_names", "source_ips", "user_agents"):
+            values = [*older.evidence.details.get(key, []), *newer.evidence.details.get(key, [])]
+            details[key] = sorted(dict.fromkeys(values))
+        if len(ids) > MAX_EVIDENCE_IDS or older.evidence.details.get("event_ids_truncated"):
+            details["event_ids_truncated"] = True
+        merged[finding.id] = newer.model_copy(update={
+            "first_seen": min(seen.first_seen, finding.first_seen),
+            "count": seen.count + finding.count,
+            "evidence": Evidence(event_ids=ids[:MAX_EVIDENCE_IDS], details=details),
+        })
+    return sorted(merged.values(), key=lambda f: f.id)
+
+
+def validate_rules(rules: Sequence[Rule], dialect: Dialect = DUCKDB, allowlist: Allowlist | None = None) -> None:
+    """Compile and plan every rule against an empty table; the first failure names its rule file."""
+    db = CloudTrailDB()
+    try:
+        for rule in rules:
+            try:
+                db.conn.execute("EXPLAIN " + compile_rule(rule, dialect, allowlist))
+            except duckdb.Error as exc:
+                raise BadInputError(rule.where, f"rule {rule.id}: its SQL does not run: {exc}") from None
+    finally:
+        db.close()
+
+
+def run_sql(sql: str, *, paths: Sequence[str | Path] = (), records: Iterable[dict[str, Any]] | None = None,
+            params: Sequence[Any] = (), dialect: Dialect = DUCKDB,
+            intel: ThreatIntel | None = None) -> list[dict[str, Any]]:
+    """Run compiled rule SQL over the CloudTrail under ``paths`` (or ``records``); rows as dicts."""
+    if records is not None:
+        db = CloudTrailDB.from_records(records, intel=intel)
+    else:
+        db, _ = CloudTrailDB.from_paths(paths, intel=intel)
+    try:
+        return db.query(sql, params, dialect)
+    finally:
+        db.close()
+
+
+def run_detection(
+    log_paths: Sequence[str | Path],
+    *,
+    rules: Sequence[Rule],
+    store: Store | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    intel: ThreatIntel | None = None,
+    allowlist: Allowlist | None = None,
+    engine: str = "duckdb",
+    target: AwsTarget | None = None,
+    run_id: str | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    memory_limit: str | None = None,
+    hook: checkpoints.Hook | None = None,
+) -> DetectionResult:
+    """Detect over ``log_paths`` with ``rules``; see the module docstring.
+
+    Without ``store`` every object is read and nothing is written. With one, objects already read by an
+    earlier run are skipped, and each chunk's findings are upserted with its checkpoints (``run_id`` is
+    the store run they belong to). ``memory_limit`` (DuckDB's, like ``"1GB"``) makes a chunk's table spill
+    to a scratch directory beyond it. ``hook`` is called between commit steps (tests simulate crashes).
+    """
+    started = time.perf_counter()
+    dialect = dialect_for(engine)
+    intel = intel if intel is not None else ThreatIntel.load()
+    validate_rules(rules, dialect, allowlist)
+    report = ReadReport()
+    stats: dict[str, Any] = {"engine": dialect.name, "rules": sum(1 for r in rules if r.enabled)}
+    if store is not None:
+        recovered = checkpoints.recover(store)
+        if recovered:
+            stats["recovered_chunk"] = recovered
+    objects = list_objects(log_paths, report, target=target)
+    stats["objects_listed"] = len(objects)
+    if store is not None:
+        objects, already = checkpoints.unread(store, objects)
+        stats["objects_already_read"] = already
+    timings = {"list": round(time.perf_counter() - started, 3), "load": 0.0, "rules": 0.0, "commit": 0.0}
+    all_findings: list[Finding] = []
+    totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0}
+    for chunk in iter_chunks(objects, chunk_bytes):
+        chunk_findings = _run_chunk(chunk, rules, report, intel, allowlist, dialect, since, until, timings, totals,
+                                    memory_limit)
+        if store is not None:
+            tick = time.perf_counter()
+            read_ok = [obj for obj in chunk if obj.key not in _skipped_keys(report)]
+            checkpoints.commit(store, run_id, chunk_findings, read_ok, hook)
+            timings["commit"] += time.perf_counter() - tick
+        all_findings.extend(chunk_findings)
+    stats.update(totals)
+    stats["records_skipped"] = len(report.records_skipped)
+    stats["files_skipped"] = len(report.files_skipped)
+    timings["total"] = time.perf_counter() - started
+    stats["timings"] = {k: round(v, 3) for k, v in timings.items()}
+    findings = merge_findings(all_findings)
+    stats["findings"] = len(findings)
+    return DetectionResult(findings=findings, read_report=report, stats=stats)
+
+
+def _skipped_keys(report: ReadReport) -> set[str]:
+    return {s.path for s in report.files_skipped}
+
+
+def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport, intel: ThreatIntel,
+               allowlist: Allowlist | None, dialect: Dialect, since: datetime | None, until: datetime | None,
+               timings: dict[str, float], totals: dict[str, int], memory_limit: str | None) -> list[Finding]:
+    db = CloudTrailDB(intel=intel, memory_limit=memory_limit)
+    try:
+        tick = time.perf_counter()
+        loader = Loader(db.conn, since=since, until=until)
+        loader.load(chunk, report)
+        loader.deduplicate()
+        totals["intel_hits"] += db.refresh_intel()
+        timings["load"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        findings = db.evaluate(rules, allowlist=allowlist, dialect=dialect)
+        timings["rules"] += time.perf_counter() - tick
+        for key in ("events", "outside_window", "duplicates", "bytes_read"):
+            totals[key] += getattr(loader.stats, key)
+        totals["chunks"] += 1
+        return findings
+    finally:
+        db.close()
