@@ -82,6 +82,7 @@ WEAKNESSES: list[tuple[str, str, str]] = [
     (PROD, "EC2.2", f"default/{org.VPC_PROD_NO_FLOW_TAG}"), (DEV, "EC2.6", org.VPC_DEV_TAG),
     (DEV, "EC2.2", f"default/{org.VPC_DEV_TAG}"), (PROD, "EC2.7", f"{PROD}/{HOME}"), (DEV, "EC2.7", f"{DEV}/{HOME}"),
     (PROD, "EC2.8", org.INSTANCE_WEB_TAG), (PROD, "EC2.3", org.INSTANCE_WEB_TAG),
+    (PROD, "EC2.9", org.INSTANCE_WEB_TAG), (PROD, "CW.NET.1", org.INSTANCE_WEB_TAG),
     (PROD, "CW.EC2.5", org.INSTANCE_WEB_TAG), (PROD, "EC2.1", org.SNAPSHOT_PUBLIC_TAG),
     (PROD, "CW.EC2.4", org.SNAPSHOT_PUBLIC_TAG), (PROD, "CW.EC2.3", org.AMI_PUBLIC),
     (PROD, "KMS.4", org.KMS_ALIAS_NOT_ROTATED), (PROD, "KMS.5", org.KMS_ALIAS_PUBLIC),

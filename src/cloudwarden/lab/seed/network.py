@@ -313,6 +313,10 @@ def _seed_prod(ctx: SeedContext, acct: SeedAccount) -> None:
         ],
     )["Instances"][0]
     ctx.record("prod", "instance", org.INSTANCE_WEB_TAG, web["InstanceId"])
+    # The web server faces the internet through an Elastic IP: with web-open-admin, 22/3389 are reachable.
+    eip = ec2.allocate_address(Domain="vpc", TagSpecifications=_tag_spec("elastic-ip", env, "web-team", "web-1-eip"))
+    ec2.associate_address(InstanceId=web["InstanceId"], AllocationId=eip["AllocationId"])
+    ctx.record("prod", "eip", "web-1", eip["PublicIp"])
     worker = ec2.run_instances(
         ImageId=base_ami,
         InstanceType="t3.medium",
