@@ -80,10 +80,14 @@ def _by_severity_and_source(findings: list[Finding]) -> Table:
 
 
 def _top(findings: list[Finding]) -> Table:
-    table = Table(title="Top 10")
-    for column in ("severity", "source", "type / control", "title", "account", "resource"):
-        table.add_column(column, overflow="fold")
+    """The ten most severe open findings; one line each, the resource by its short name, so it fits 80 columns."""
+    table = Table(title="Top 10", show_lines=False)
+    table.add_column("severity", no_wrap=True, min_width=8)
+    table.add_column("control / type", no_wrap=True, max_width=30, overflow="ellipsis")
+    table.add_column("account", no_wrap=True, min_width=12)
+    table.add_column("resource", no_wrap=True, max_width=22, overflow="ellipsis")
     ranked = sorted(findings, key=lambda f: (-f.severity.rank, -f.count, f.title))[:10]
     for f in ranked:
-        table.add_row(f.severity.value, f.source.value, f.control_id or f.type, f.title, f.account_id, f.resource.id)
+        short = f.resource.id.rsplit(":", 1)[-1].rsplit("/", 1)[-1] or f.resource.id
+        table.add_row(f.severity.value, f.control_id or f.type, f.account_id, short)
     return table
