@@ -1,4 +1,5 @@
-"""`cloudwarden detect`: threat detection over CloudTrail files, directory trees and S3 prefixes.
+"""`cloudwarden detect`: threat detection over CloudTrail files, directory trees and S3 prefixes, and over VPC
+flow logs (``--flow-logs``) and Route 53 resolver query logs (``--dns-logs``).
 
 Thin: parse the flags, call :func:`cloudwarden.detect.engine.run_detection` with the shipped rule pack
 plus any ``--rules`` directories (native YAML and Sigma), store the findings with the checkpoints (so the
@@ -36,15 +37,27 @@ from cloudwarden.cli.options import (
 from cloudwarden.core.errors import EXIT_FINDINGS, BadInputError
 from cloudwarden.core.finding import Finding
 from cloudwarden.detect.engine import DetectionResult, run_detection
-from cloudwarden.detect.rules import load_pack, load_rule_dirs
+from cloudwarden.detect.netlogs.engine import run_network_detection
+from cloudwarden.detect.netlogs.instances import InstanceMap
+from cloudwarden.detect.rules import Allowlist, load_pack, load_rule_dirs
 from cloudwarden.detect.threat_intel import ThreatIntel
 from cloudwarden.store import Store
 from cloudwarden.store.store import DEFAULT_PATH
 
 LogsOpt = Annotated[
-    list[str],
+    list[str] | None,
     typer.Option("--logs", help="CloudTrail files, directories or s3://BUCKET/PREFIX (repeatable).",
                  show_default=False),
+]
+FlowLogsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--flow-logs", help="VPC flow logs (default or custom format with its header line): files, "
+                                     "directories or s3://BUCKET/PREFIX (repeatable).", show_default=False),
+]
+DnsLogsOpt = Annotated[
+    list[str] | None,
+    typer.Option("--dns-logs", help="Route 53 resolver query logs (one JSON object a line): files, directories "
+                                    "or s3://BUCKET/PREFIX (repeatable).", show_default=False),
 ]
 RulesOpt = Annotated[
     list[Path] | None,
@@ -86,7 +99,9 @@ def parse_time(text: str, flag: str, now: datetime | None = None) -> datetime:
 
 
 def detect(
-    logs: LogsOpt,
+    logs: LogsOpt = None,
+    flow_logs: FlowLogsOpt = None,
+    dns_logs: DnsLogsOpt = None,
     rules: RulesOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -104,12 +119,14 @@ def detect(
     fail_on: FailOnOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Detect threats in CloudTrail logs: GuardDuty-style findings from native and Sigma rules."""
+    """Detect threats in CloudTrail, VPC flow and DNS logs: GuardDuty-style findings from native and Sigma rules."""
     options = AwsOptions.from_flags(endpoint_url=endpoint_url, profile=profile, regions=regions,
                                     role_name=role_name, output_dir=output_dir, formats=formats,
                                     fail_on=fail_on, quiet=quiet)
-    if not logs:
-        raise BadInputError("--logs", "give at least one CloudTrail file, directory or s3:// location")
+    logs = logs or []
+    if not (logs or flow_logs or dns_logs):
+        raise BadInputError("--logs", "give at least one CloudTrail (--logs), flow log (--flow-logs) or DNS log "
+                                      "(--dns-logs) file, directory or s3:// location")
     start = parse_time(since, "--since") if since else None
     end = parse_time(until, "--until") if until else None
     if start and end and start >= end:
@@ -123,19 +140,56 @@ def detect(
     if reread:
         result = run_detection(logs, rules=ruleset.rules, allowlist=ruleset.allowlist, since=start, until=end,
                                intel=intel, engine=engine, target=target, memory_limit=memory_limit)
+        if flow_logs or dns_logs:
+            instances = _instances(store_path)
+            result = _with_network(result, _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
+                                                    instances))
     else:
         with Store.open(store_path) as store:
             run_id = store.start_run("detect")
             result = run_detection(logs, rules=ruleset.rules, allowlist=ruleset.allowlist, since=start, until=end,
                                    intel=intel, engine=engine, target=target, store=store, run_id=run_id,
                                    memory_limit=memory_limit)
+            if flow_logs or dns_logs:
+                network = _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
+                                   InstanceMap.from_store(store))
+                store.upsert_findings(run_id, network.findings)
+                result = _with_network(result, network)
             store.end_run(run_id, "succeeded", dict(result.stats))
-    _write(result, options.output_dir, options.formats, logs)
+    _write(result, options.output_dir, options.formats, [*logs, *(flow_logs or []), *(dns_logs or [])])
     _print(console, result)
     for path, why in ruleset.unsupported:
         console.print(f"[yellow]Sigma rule left out:[/] {escape(path)}: {escape(why)}")
     if options.fail_on is not None and any(f.severity >= options.fail_on for f in result.findings):
         raise typer.Exit(EXIT_FINDINGS)
+
+
+def _network(flow_logs: list[str] | None, dns_logs: list[str] | None, allowlist: Allowlist, intel: ThreatIntel,
+             engine: str, target: AwsTarget, instances: InstanceMap) -> DetectionResult:
+    return run_network_detection(flow_logs or [], dns_logs or [], allowlist=allowlist, intel=intel, engine=engine,
+                                 target=target, instances=instances)
+
+
+def _instances(store_path: Path) -> InstanceMap:
+    """The instance map of the store's latest snapshot, when there is a store (``--reread`` writes nothing)."""
+    if not store_path.exists():
+        return InstanceMap()
+    with Store.open(store_path, read_only=True) as store:
+        return InstanceMap.from_store(store)
+
+
+def _with_network(result: DetectionResult, network: DetectionResult) -> DetectionResult:
+    """CloudTrail's result with the network findings, read report and figures added."""
+    report = result.read_report
+    report.files_read += network.read_report.files_read
+    report.records += network.read_report.records
+    report.files_skipped.extend(network.read_report.files_skipped)
+    report.records_skipped.extend(network.read_report.records_skipped)
+    stats = dict(result.stats)
+    stats["network"] = network.stats
+    stats["findings"] = len(result.findings) + len(network.findings)
+    findings = sorted([*result.findings, *network.findings], key=lambda f: f.id)
+    return DetectionResult(findings=findings, read_report=report, stats=stats)
 
 
 def _write(result: DetectionResult, output_dir: Path, formats: tuple[str, ...], logs: list[str]) -> None:
@@ -148,7 +202,7 @@ def _write(result: DetectionResult, output_dir: Path, formats: tuple[str, ...], 
                             "skipped": result.read_report.to_dict()}}
     summary = build_summary(result.findings, timings, extra)
     context = ReportContext(title="cloudwarden detect", generated_at=datetime.now(UTC), tool_version=__version__,
-                            environment="CloudTrail from " + ", ".join(logs), stage_timings=timings,
+                            environment="logs from " + ", ".join(logs), stage_timings=timings,
                             log_read=result.read_report)
     write_outputs(result.findings, summary, None, context, output_dir, formats)
 
@@ -161,6 +215,11 @@ def _print(console: Console, result: DetectionResult) -> None:
         f"({stats.get('objects_already_read', 0)} already read) · {stats.get('rules', 0)} rules · "
         f"{len(result.findings)} findings · {stats.get('timings', {}).get('total', 0):.2f}s"
     )
+    network = stats.get("network")
+    if network:
+        console.print(f"network logs: {network.get('flow_records', 0)} flow records, "
+                      f"{network.get('dns_queries', 0)} DNS queries · {network.get('rules', 0)} rules · "
+                      f"{network.get('findings', 0)} findings")
     if result.findings:
         console.print(_findings_table(result.findings))
     if not report.clean:
