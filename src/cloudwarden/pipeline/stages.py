@@ -22,6 +22,7 @@ from cloudwarden.core.finding import Finding
 ANALYSIS_STAGES: dict[str, str] = {
     "collect": "cloudwarden.inventory.stage:collect_stage",
     "posture": "cloudwarden.posture.stage:posture_stage",
+    "iam": "cloudwarden.iam.stage:iam_stage",
     "detect": "cloudwarden.detect.stage:detect_stage",
 }
 
