@@ -61,3 +61,12 @@ def test(
     except ValueError as exc:
         raise BadInputError(str(event), f"{exc} (EventBridge: Parameter Event is not valid.)") from None
     typer.echo("match" if found else "no match")
+
+
+def _register_run() -> None:
+    from cloudwarden.cli import route_run
+
+    app.command("run")(route_run.run)
+
+
+_register_run()

@@ -101,7 +101,7 @@ def run_demo(settings: DemoSettings, progress: Progress = lambda _: None) -> Dem
         with stage("cloudtrail", "delivering CloudTrail"):
             lab.client.flush()
             cloudtrail_dir = _copy_cloudtrail(settings.state_dir / "cloudtrail", settings.output_dir / "cloudtrail")
-        findings, run_id = _analyse(settings, lab, seed, cloudtrail_dir, stage)
+        findings, run_id, stage_stats = _analyse(settings, lab, seed, cloudtrail_dir, stage)
         api_calls = int(lab.client.status().get("requests_total", 0))
     finally:
         with stage("lab_stop", "stopping the lab"):
@@ -116,6 +116,7 @@ def run_demo(settings: DemoSettings, progress: Progress = lambda _: None) -> Dem
                            "skipped": read_report.to_dict()},
             "scenarios": [s.name for s in scenarios],
             "analysis_stages": list(settings.stages if settings.stages is not None else ANALYSIS_STAGES),
+            "stages": stage_stats,
         }
         summary = build_summary(findings, timings, extra)
         context = ReportContext(
@@ -151,10 +152,12 @@ def _analyse(
     seed: SeedResult,
     cloudtrail_dir: Path,
     stage: Callable[[str, str], Any],
-) -> tuple[list[Finding], str]:
-    """Run each analysis stage in order, storing findings as they come; returns them and the run id."""
+) -> tuple[list[Finding], str, dict[str, Any]]:
+    """Run each analysis stage in order, storing findings as they come; returns them, the run id and each
+    stage's own figures (collection counts, verdicts, routing and playbook plans...)."""
     settings.store_path.parent.mkdir(parents=True, exist_ok=True)
     findings: list[Finding] = []
+    stats: dict[str, Any] = {}
     names = settings.stages if settings.stages is not None else tuple(ANALYSIS_STAGES)
     with Store.open(settings.store_path) as store:
         run_id = store.start_run("demo")
@@ -174,7 +177,8 @@ def _analyse(
                 result = load_stage(name)(context)
                 store.upsert_findings(run_id, result.findings)
                 findings.extend(result.findings)
-    return findings, run_id
+                stats[name] = result.stats
+    return findings, run_id, stats
 
 
 def _copy_cloudtrail(source: Path, target: Path) -> Path:

@@ -24,6 +24,7 @@ ANALYSIS_STAGES: dict[str, str] = {
     "posture": "cloudwarden.posture.stage:posture_stage",
     "iam": "cloudwarden.iam.stage:iam_stage",
     "detect": "cloudwarden.detect.stage:detect_stage",
+    "route": "cloudwarden.route.stage:route_stage",
 }
 
 

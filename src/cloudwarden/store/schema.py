@@ -18,6 +18,9 @@ Tables:
                    seq with the previous entry's hash and its own (``cloudwarden.respond.journal``; migration 3)
   respond_runs     one row per playbook run: playbook, finding, mode, status, approvals, pending steps (migration 3)
   respond_undo     what each executed step changed, as the action needs it to roll back (migration 3)
+  route_sent       per routing target and finding, the state last sent (severity, re-open count), so a finding
+                   is sent again only when it changes severity or re-opens (``cloudwarden.route.router``; migration 4)
+  route_log        one row per message queued or playbook started by a routing rule, for throttling (migration 4)
 """
 
 from __future__ import annotations
@@ -169,6 +172,27 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             undone_at TIMESTAMP,
             PRIMARY KEY (run_id, seq)
         )""",
+    ),
+    # 4: routing state: what each target was last sent about each finding, and what each rule sent when
+    (
+        """CREATE TABLE route_sent (
+            target VARCHAR NOT NULL,
+            finding_id VARCHAR NOT NULL,
+            severity VARCHAR NOT NULL,
+            reopened_count INTEGER NOT NULL,
+            sends INTEGER NOT NULL,
+            rule VARCHAR NOT NULL,
+            ref VARCHAR NOT NULL,
+            sent_at TIMESTAMP NOT NULL,
+            PRIMARY KEY (target, finding_id)
+        )""",
+        """CREATE TABLE route_log (
+            rule VARCHAR NOT NULL,
+            target VARCHAR NOT NULL,
+            ref VARCHAR NOT NULL,
+            "at" TIMESTAMP NOT NULL
+        )""",
+        'CREATE INDEX route_log_window ON route_log (rule, target, "at")',
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
