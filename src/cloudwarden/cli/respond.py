@@ -3,11 +3,13 @@
 Thin: parse the options, call one function of :mod:`cloudwarden.respond.runner`, print the steps and the
 run id (the last line of ``run``, ``approve`` and ``rollback`` is always ``run id: <id>``, so scripts can
 take it with ``tail -1``). A dry run is the default; ``--execute`` acts; disruptive steps wait for
-``respond approve RUN_ID`` unless ``--auto-approve``.
+``respond approve RUN_ID`` unless ``--auto-approve``. ``export`` prints a playbook as a Step Functions
+definition; ``report`` prints a run's incident timeline in Markdown.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -27,8 +29,10 @@ from cloudwarden.cli.options import (
     RoleNameOpt,
 )
 from cloudwarden.respond.actions import ACTIONS
+from cloudwarden.respond.export import export_definition
 from cloudwarden.respond.playbooks import load_playbook, playbook_names, task_resources
 from cloudwarden.respond.records import RunStatus
+from cloudwarden.respond.report import incident_timeline
 from cloudwarden.respond.runner import RunResult, approve, load_finding, rollback, run_playbook
 from cloudwarden.respond.steps import action_name
 from cloudwarden.store.store import DEFAULT_PATH, Store
@@ -151,3 +155,36 @@ def list_cmd() -> None:
         marked = [f"{a}{' (disruptive)' if ACTIONS[a].disruptive else ''}" for a in dict.fromkeys(used)]
         print(name)
         print(f"    actions: {', '.join(marked)}")
+
+
+@app.command("export")
+def export_cmd(
+    playbook: Annotated[str, typer.Argument(help="A playbook name (see `respond list`) or a .asl.json file.")],
+    function_arn_prefix: Annotated[str, typer.Option(
+        "--function-arn-prefix",
+        help="Start of the Lambda function ARNs, e.g. arn:aws:lambda:us-east-1:111122223333:function:cloudwarden-")],
+    output: Annotated[Path | None, typer.Option("--output", help="Write the definition here (default: stdout).")]
+    = None,
+) -> None:
+    """Print PLAYBOOK as an AWS Step Functions definition whose tasks are Lambda functions."""
+    text = json.dumps(export_definition(load_playbook(playbook).definition, function_arn_prefix), indent=2) + "\n"
+    if output is None:
+        print(text, end="")
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command("report")
+def report_cmd(
+    run_id: Annotated[str, typer.Argument(help="The run id `respond run` printed.")],
+    store_path: StoreOpt = DEFAULT_PATH,
+    output: Annotated[Path | None, typer.Option("--output", help="Write the Markdown here (default: stdout).")]
+    = None,
+) -> None:
+    """Print RUN_ID's incident timeline in Markdown: detection, each action, evidence with hashes."""
+    with Store.open(store_path) as store:
+        text = incident_timeline(store, run_id)
+    if output is None:
+        print(text, end="")
+    else:
+        output.write_text(text, encoding="utf-8")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from cloudwarden.core.errors import BadInputError
-from cloudwarden.respond.actions import collect, iam
+from cloudwarden.respond.actions import cloudtrail, collect, ec2, guardduty, iam, kms, network, s3
 from cloudwarden.respond.actions.base import (
     EXCLUDE_TAG,
     Action,
@@ -23,7 +23,11 @@ from cloudwarden.respond.actions.base import (
 
 RESOURCE_PREFIX: Final = "cloudwarden:"
 
-ACTIONS: Final[dict[str, Action]] = {action.name: action for action in (*iam.ACTIONS, *collect.ACTIONS)}
+ACTIONS: Final[dict[str, Action]] = {
+    action.name: action
+    for action in (*iam.ACTIONS, *collect.ACTIONS, *s3.ACTIONS, *ec2.ACTIONS, *network.ACTIONS, *kms.ACTIONS,
+                   *cloudtrail.ACTIONS, *guardduty.ACTIONS)
+}
 
 
 def get_action(name: str) -> Action:
