@@ -68,7 +68,12 @@ SinceOpt = Annotated[
     str | None, typer.Option("--since", help="Only events at or after this time (ISO 8601, or 24h / 7d ago).")
 ]
 UntilOpt = Annotated[str | None, typer.Option("--until", help="Only events before this time (ISO 8601, or 1h ago).")]
-EngineOpt = Annotated[str, typer.Option("--engine", help="Query engine: duckdb.")]
+EngineOpt = Annotated[str, typer.Option("--engine", help="Query engine: duckdb (embedded) or spark "
+                                                         "(pip install 'cloudwarden[spark]'; s3a:// paths).")]
+SparkMasterOpt = Annotated[
+    str | None, typer.Option("--spark-master", help="Spark master URL for --engine spark (default local[2]; "
+                                                    "spark://HOST:7077, yarn, k8s://...); see docs/spark.md.")
+]
 IntelOpt = Annotated[
     list[Path] | None,
     typer.Option("--threat-intel", help="Directory of threat-intel lists (*.txt; tor-*, malicious-*, mining-*, "
@@ -106,6 +111,7 @@ def detect(
     since: SinceOpt = None,
     until: UntilOpt = None,
     engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = None,
     threat_intel: IntelOpt = None,
     store_path: StoreOpt = DEFAULT_PATH,
     reread: RereadOpt = False,
@@ -139,7 +145,8 @@ def detect(
     console = Console(quiet=options.quiet, highlight=False)
     if reread:
         result = run_detection(logs, rules=ruleset.rules, allowlist=ruleset.allowlist, since=start, until=end,
-                               intel=intel, engine=engine, target=target, memory_limit=memory_limit)
+                               intel=intel, engine=engine, target=target, memory_limit=memory_limit,
+                               spark_master=spark_master)
         if flow_logs or dns_logs:
             instances = _instances(store_path)
             result = _with_network(result, _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
@@ -149,7 +156,7 @@ def detect(
             run_id = store.start_run("detect")
             result = run_detection(logs, rules=ruleset.rules, allowlist=ruleset.allowlist, since=start, until=end,
                                    intel=intel, engine=engine, target=target, store=store, run_id=run_id,
-                                   memory_limit=memory_limit)
+                                   memory_limit=memory_limit, spark_master=spark_master)
             if flow_logs or dns_logs:
                 network = _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
                                    InstanceMap.from_store(store))

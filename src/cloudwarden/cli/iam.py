@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from cloudwarden.cli import iam_access, iam_paths, iam_validate
+from cloudwarden.cli import iam_access, iam_paths, iam_unused, iam_validate
 from cloudwarden.core.errors import EXIT_BAD_INPUT, BadInputError
 from cloudwarden.iam import Case, Decision, build_request, evaluate, get_catalog, read_cases
 from cloudwarden.iam.request import CaseError
@@ -158,3 +158,4 @@ app.command("who-can")(iam_access.who_can)
 app.command("can")(iam_access.can)
 app.command("external")(iam_access.external)
 app.command("paths")(iam_paths.paths)
+app.command("unused")(iam_unused.unused)

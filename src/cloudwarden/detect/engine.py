@@ -16,15 +16,18 @@ Public API (stable; the Sigma compiler and the CLI build on it):
   names through :func:`cloudwarden.detect.table.field_sql`). Rule directories are read by
   :func:`cloudwarden.detect.rules.loader.load_rule_dirs`, which hands YAML files with ``logsource`` and
   ``detection`` to ``cloudwarden.detect.sigma.load_sigma_rules`` and runs each ``CompiledSigmaRule.to_rule()``.
-* Dialects: :data:`cloudwarden.detect.dialect.DIALECTS` (``duckdb`` now); a rule's SQL is written in
+* Dialects: :data:`cloudwarden.detect.dialect.DIALECTS` (``duckdb``, ``spark``); a rule's SQL is written in
   DuckDB's spelling of :data:`~cloudwarden.detect.dialect.PORTABLE_FUNCTIONS` and rendered per dialect.
+* ``engine="spark"``: logs are read and checkpointed exactly as for DuckDB (the loaded chunk is handed to
+  Spark), rules run on a SparkSession (:mod:`cloudwarden.detect.spark`; ``spark_master`` picks a cluster);
+  ``s3a://`` paths are read by Spark itself (no checkpoints). pyspark is the optional extra ``spark``.
 """
 
 from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,6 +54,7 @@ __all__ = [
     "CloudTrailDB",
     "DetectionResult",
     "dialect_for",
+    "finding_from_row",
     "merge_findings",
     "run_detection",
     "run_sql",
@@ -137,7 +141,7 @@ class CloudTrailDB:
             rows = self.conn.execute(sql).fetchall()
         except duckdb.Error as exc:
             raise BadInputError("rules", f"the rule set failed to run: {exc}") from None
-        findings = [_finding(active[row[0]], row) for row in rows]
+        findings = [finding_from_row(active[row[0]], row) for row in rows]
         return sorted(findings, key=lambda f: f.id)
 
     def close(self) -> None:
@@ -146,7 +150,16 @@ class CloudTrailDB:
             self._spill.cleanup()
 
 
-def _finding(rule: Rule, row: tuple[Any, ...]) -> Finding:
+Evaluator = Callable[["CloudTrailDB", Sequence[Rule], Allowlist | None], list[Finding]]
+"""Runs rules over a loaded chunk: DuckDB's own query, or the Spark engine's."""
+
+ChunkAnalyzer = Callable[["CloudTrailDB"], list[Finding]]
+"""Called with each loaded chunk after the rules ran; its findings join the chunk's (e.g. the baselines of
+:mod:`cloudwarden.detect.baselines`, which judge the chunk against history in the store, then learn it)."""
+
+
+def finding_from_row(rule: Rule, row: tuple[Any, ...]) -> Finding:
+    """One grouped row of :func:`~cloudwarden.detect.compile.grouped_sql` (any engine) as a finding."""
     (_, account, region, group_key, principal, resource, count, first, last, event_ids, names, ips,
      agents) = row
     first_seen = first.replace(tzinfo=UTC)
@@ -244,6 +257,9 @@ def run_detection(
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     memory_limit: str | None = None,
     hook: checkpoints.Hook | None = None,
+    spark_master: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
+    analyzers: Sequence[ChunkAnalyzer] = (),
 ) -> DetectionResult:
     """Detect over ``log_paths`` with ``rules``; see the module docstring.
 
@@ -251,11 +267,49 @@ def run_detection(
     earlier run are skipped, and each chunk's findings are upserted with its checkpoints (``run_id`` is
     the store run they belong to). ``memory_limit`` (DuckDB's, like ``"1GB"``) makes a chunk's table spill
     to a scratch directory beyond it. ``hook`` is called between commit steps (tests simulate crashes).
+    With ``engine="spark"`` the rules run on a SparkSession (``spark_master``, default ``local[2]``; an
+    active session is reused); ``s3a://`` paths need that engine. ``analyzers`` run on each loaded chunk
+    after the rules (not on ``s3a://`` paths, which never become a DuckDB chunk).
     """
-    started = time.perf_counter()
     dialect = dialect_for(engine)
-    intel = intel if intel is not None else ThreatIntel.load()
+    native = [str(p) for p in log_paths if str(p).startswith("s3a://")]
+    if native and dialect.name != "spark":
+        raise BadInputError(native[0], "s3a:// paths are read by Spark: add --engine spark (or use s3://)")
+    if dialect.name == "spark":
+        from cloudwarden.detect.spark.session import require_pyspark, spark_session
+
+        require_pyspark()
+        validate_rules(rules, DUCKDB, allowlist)  # the portable SQL; Spark checks its rendering when it runs
+        from cloudwarden.detect.spark.engine import SparkEvaluator, run_native
+
+        with spark_session(spark_master, spark_conf) as spark:
+            if native:
+                if len(native) != len(log_paths):
+                    raise BadInputError(native[0], "s3a:// paths cannot be mixed with other paths in one run")
+                findings, stats = run_native(spark, native, rules, allowlist,
+                                             intel if intel is not None else ThreatIntel.load())
+                return DetectionResult(findings=findings, read_report=ReadReport(), stats=stats)
+            return _run_detection(log_paths, rules, store, since, until, intel, allowlist, dialect, target,
+                                  run_id, chunk_bytes, memory_limit, hook, SparkEvaluator(spark), analyzers)
     validate_rules(rules, dialect, allowlist)
+    return _run_detection(log_paths, rules, store, since, until, intel, allowlist, dialect, target, run_id,
+                          chunk_bytes, memory_limit, hook, _duckdb_evaluator(dialect), analyzers)
+
+
+def _duckdb_evaluator(dialect: Dialect) -> Evaluator:
+    def evaluate(db: CloudTrailDB, rules: Sequence[Rule], allowlist: Allowlist | None) -> list[Finding]:
+        return db.evaluate(rules, allowlist=allowlist, dialect=dialect)
+
+    return evaluate
+
+
+def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store: Store | None,
+                   since: datetime | None, until: datetime | None, intel: ThreatIntel | None,
+                   allowlist: Allowlist | None, dialect: Dialect, target: AwsTarget | None, run_id: str | None,
+                   chunk_bytes: int, memory_limit: str | None, hook: checkpoints.Hook | None,
+                   evaluator: Evaluator, analyzers: Sequence[ChunkAnalyzer] = ()) -> DetectionResult:
+    started = time.perf_counter()
+    intel = intel if intel is not None else ThreatIntel.load()
     report = ReadReport()
     stats: dict[str, Any] = {"engine": dialect.name, "rules": sum(1 for r in rules if r.enabled)}
     if store is not None:
@@ -271,8 +325,8 @@ def run_detection(
     all_findings: list[Finding] = []
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0}
     for chunk in iter_chunks(objects, chunk_bytes):
-        chunk_findings = _run_chunk(chunk, rules, report, intel, allowlist, dialect, since, until, timings, totals,
-                                    memory_limit)
+        chunk_findings = _run_chunk(chunk, rules, report, intel, allowlist, evaluator, since, until, timings,
+                                    totals, memory_limit, analyzers)
         if store is not None:
             tick = time.perf_counter()
             read_ok = [obj for obj in chunk if obj.key not in _skipped_keys(report)]
@@ -294,8 +348,9 @@ def _skipped_keys(report: ReadReport) -> set[str]:
 
 
 def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport, intel: ThreatIntel,
-               allowlist: Allowlist | None, dialect: Dialect, since: datetime | None, until: datetime | None,
-               timings: dict[str, float], totals: dict[str, int], memory_limit: str | None) -> list[Finding]:
+               allowlist: Allowlist | None, evaluator: Evaluator, since: datetime | None, until: datetime | None,
+               timings: dict[str, float], totals: dict[str, int], memory_limit: str | None,
+               analyzers: Sequence[ChunkAnalyzer] = ()) -> list[Finding]:
     db = CloudTrailDB(intel=intel, memory_limit=memory_limit)
     try:
         tick = time.perf_counter()
@@ -305,7 +360,9 @@ def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport
         totals["intel_hits"] += db.refresh_intel()
         timings["load"] += time.perf_counter() - tick
         tick = time.perf_counter()
-        findings = db.evaluate(rules, allowlist=allowlist, dialect=dialect)
+        findings = evaluator(db, rules, allowlist)
+        for analyze in analyzers:
+            findings.extend(analyze(db))
         timings["rules"] += time.perf_counter() - tick
         for key in ("events", "outside_window", "duplicates", "bytes_read"):
             totals[key] += getattr(loader.stats, key)

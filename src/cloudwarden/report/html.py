@@ -7,7 +7,8 @@ so no finding text can close the block. Jinja2 renders with autoescape on; the o
 the timeline SVG, from numbers and escaped labels.
 
 The report must be useful before any analyser exists, so every section copes with emptiness: no findings,
-no CloudTrail records, no organisation.
+no CloudTrail records, no organisation, no stage figures in the summary. The Posture, Identity and Response
+sections are built by :mod:`cloudwarden.report.sections` from ``summary["stages"]`` and the findings.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from markupsafe import Markup, escape
 from cloudwarden.core.finding import Finding
 from cloudwarden.detect.cloudtrail_files import ReadReport
 from cloudwarden.report.activity import ActivitySummary, TimelineBucket
+from cloudwarden.report.sections import account_label, stage_sections
 from cloudwarden.report.summary import OPEN_STATUSES, SEVERITIES_DESC
 
 SKIPPED_SHOWN = 50  # skipped files / records listed in the report; the counts are always complete
@@ -90,6 +92,7 @@ def render_report(
         org=_org_view(context.organisation, items),
         log_read=_log_read_view(context.log_read),
         severities=[s.value for s in SEVERITIES_DESC],
+        sections=stage_sections(summary, items, aliases),
     )
 
 
@@ -167,13 +170,8 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _account_label(account_id: str, aliases: Mapping[str, str]) -> str:
-    alias = aliases.get(account_id)
-    return f"{alias} ({account_id})" if alias else account_id
-
-
 def _row(index: int, finding: Finding, aliases: Mapping[str, str]) -> dict[str, Any]:
-    account = _account_label(finding.account_id, aliases)
+    account = account_label(finding.account_id, aliases)
     search = " ".join(
         str(x)
         for x in (

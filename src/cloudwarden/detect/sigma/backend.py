@@ -214,8 +214,8 @@ class CloudTrailSqlBackend(TextQueryBackend):
             # document held as a string inside requestParameters is matched unescaped).
             if not d.json_arrays_exact:
                 raise _unsupported(f"matching a whole JSON field is not exact yet on {d.name}")
-            inner = d.json_scalars.format(column=column, path=d.literal("$..*"))
-            return Subject((d.json_text.format(x=column),), (inner,), present, present, f"{column} IS NULL")
+            text, inner = d.json_whole(column)
+            return Subject((text,), (inner,), present, present, f"{column} IS NULL")
         text = {"BOOLEAN": d.bool_text, "TIMESTAMP": d.timestamp_text}.get(kind, "{x}").format(x=column)
         return Subject((text,), (), present, present, f"{column} IS NULL")
 
@@ -231,18 +231,19 @@ class CloudTrailSqlBackend(TextQueryBackend):
         present: list[str] = []
         not_null: list[str] = []
         for shape in itertools.product((False, True), repeat=len(keys)):
-            path = d.json_path(list(zip(keys, shape, strict=True)), root_array=root_array)
+            steps = list(zip(keys, shape, strict=True))
             if root_array or any(shape):
-                lists.append(d.json_scalars.format(column=column, path=path))
-                items = d.json_items.format(column=column, path=path)
+                scalars_list, items = d.json_list_at(column, steps, root_array=root_array)
+                lists.append(scalars_list)
                 present.append(d.any_item.format(items=items, v=_ITEM, predicate="true"))
                 not_null.append(
                     d.any_item.format(items=items, v=_ITEM, predicate=d.json_item_not_null.format(v=_ITEM))
                 )
             else:
-                scalars.append(d.json_scalar.format(column=column, path=path))
-                present.append(d.json_present.format(column=column, path=path))
-                not_null.append(d.json_present_not_null.format(column=column, path=path))
+                scalar, is_present, is_not_null = d.json_scalar_at(column, keys)
+                scalars.append(scalar)
+                present.append(is_present)
+                not_null.append(is_not_null)
         return Subject(tuple(scalars), tuple(lists), _any(present), _any(not_null))
 
     def match(self, subject: Subject, predicate: Callable[[str], str]) -> str:
@@ -367,7 +368,7 @@ class CloudTrailSqlBackend(TextQueryBackend):
 
 
 class SparkSqlBackend(CloudTrailSqlBackend):
-    """The same compilation spelled for Spark SQL (see :data:`~.dialect.SPARK` for what is not exact yet)."""
+    """The same compilation spelled for Spark SQL (JSON through Spark 4's variant type, see :mod:`.dialect`)."""
 
     name: ClassVar[str] = "cloudwarden CloudTrail SQL (Spark)"
     dialect: ClassVar[SqlDialect] = SPARK

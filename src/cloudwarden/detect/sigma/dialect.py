@@ -8,7 +8,21 @@ escapes in literals), in the manner of sqlglot's dialect tables.
 
 Kept apart from the engine's :mod:`cloudwarden.detect.dialect` (function renames for native rules):
 Sigma's matching semantics (JSON arrays reached element by element, two-valued NOT, LIKE escaping) need
-constructs, not renames, and must not change what native rules compile to.
+constructs, not renames, and must not change what native rules compile to. The engine's table renders a
+whole query (it rewrites every literal of portable SQL); this one writes finished SQL for its engine.
+
+**JSON on Spark, exactly.** ``get_json_object`` cannot tell a string holding ``{...}`` from an object, and
+unwraps a ``[*]`` path that reaches one element, so it cannot give Sigma's element-wise semantics. Spark 4's
+``VARIANT`` can: :class:`SparkSqlDialect` parses the JSON column once per use (``parse_json``), walks object
+keys with ``try_variant_get`` (SQL NULL when absent, a variant null for JSON null, as DuckDB's
+``json_exists``/``json_type`` tell apart) and every ``[*]`` step with ``transform``/``flatten`` over
+``try_variant_get(..., 'array<variant>')``, and reads a scalar's text only when ``schema_of_variant`` says
+it is neither an object nor an array (DuckDB's ``json_value``). A whole JSON field's nested scalars
+(DuckDB's ``$..*``) come from its JSON text: a possessive regular expression takes every value token
+(strings, numbers, literals; keys are skipped), and ``from_json(..., 'array<string>')`` unescapes them.
+``from_json`` with a typed schema was not used: CloudTrail's ``requestParameters`` has no fixed shape.
+The one remaining difference is the text of floating-point numbers in exponent form (``1e20`` in DuckDB,
+``1.0E20`` in Spark), which CloudTrail does not write.
 """
 
 from __future__ import annotations
@@ -52,7 +66,7 @@ class SqlDialect:
     like_escape_clause: str = " ESCAPE '\\'"
     like_escape_is_default: bool = False
     backslash_escapes_in_literals: bool = False  # Spark reads '\n' in a literal as a newline
-    json_arrays_exact: bool = True  # can reach array elements exactly (see ``SPARK``)
+    json_arrays_exact: bool = True  # can reach array elements exactly
 
     def literal(self, text: str) -> str:
         """A SQL string literal holding ``text`` exactly."""
@@ -72,6 +86,24 @@ class SqlDialect:
             return "." + key
         return '."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
+    # -- JSON subjects (the backend asks for these; a dialect may build them its own way) --------------
+
+    def json_scalar_at(self, column: str, keys: list[str]) -> tuple[str, str, str]:
+        """At a path of object keys: (the scalar's text or NULL, present, present and not JSON null)."""
+        path = self.json_path([(key, False) for key in keys])
+        return (self.json_scalar.format(column=column, path=path),
+                self.json_present.format(column=column, path=path),
+                self.json_present_not_null.format(column=column, path=path))
+
+    def json_list_at(self, column: str, steps: list[tuple[str, bool]], *, root_array: bool) -> tuple[str, str]:
+        """At a path with ``[*]`` steps: (list of scalar texts, list of JSON items) reached."""
+        path = self.json_path(steps, root_array=root_array)
+        return self.json_scalars.format(column=column, path=path), self.json_items.format(column=column, path=path)
+
+    def json_whole(self, column: str) -> tuple[str, str]:
+        """A whole JSON column: (its JSON text, the list of every scalar's text inside it at any depth)."""
+        return self.json_text.format(x=column), self.json_scalars.format(column=column, path=self.literal("$..*"))
+
     def like(self, x: str, pattern: str) -> str:
         """``x LIKE pattern`` where ``pattern`` uses ``\\`` to escape ``%``, ``_`` and itself."""
         clause = "" if self.like_escape_is_default or "\\" not in pattern else self.like_escape_clause
@@ -80,18 +112,68 @@ class SqlDialect:
 
 DUCKDB: Final = SqlDialect(name="duckdb")
 
-SPARK: Final = SqlDialect(
+# One JSON value token of minified JSON text (group 1); an object key (with its colon) matches without a group.
+_JSON_VALUE_TOKEN: Final = (
+    r'"[^"\\]*+(?:\\.[^"\\]*+)*+":|("[^"\\]*+(?:\\.[^"\\]*+)*+"|-?[0-9][0-9.eE+-]*+|true|false|null)'
+)
+_EMPTY_VARIANTS: Final = "CAST(array() AS array<variant>)"
+
+
+@dataclass(frozen=True)
+class SparkSqlDialect(SqlDialect):
+    """Spark SQL, with JSON reached through Spark 4's ``VARIANT`` (see the module docstring)."""
+
+    def _step(self, expr: str, key: str) -> str:
+        return f"try_variant_get({expr}, {self.literal('$' + self.variant_key(key))})"
+
+    @staticmethod
+    def variant_key(key: str) -> str:
+        if _PLAIN_KEY.match(key):
+            return "." + key
+        return "['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
+
+    def _as_list(self, expr: str) -> str:
+        return f"coalesce(try_variant_get({expr}, '$', 'array<variant>'), {_EMPTY_VARIANTS})"
+
+    def scalar_text(self, expr: str) -> str:
+        """The text of a variant scalar; NULL for JSON null, an object or an array (DuckDB's ``json_value``)."""
+        return (f"(CASE WHEN schema_of_variant({expr}) RLIKE '^(OBJECT|ARRAY)' THEN NULL "
+                f"ELSE try_variant_get({expr}, '$', 'string') END)")
+
+    def json_scalar_at(self, column: str, keys: list[str]) -> tuple[str, str, str]:
+        path = self.literal("$" + "".join(self.variant_key(key) for key in keys))
+        value = f"try_variant_get(parse_json({column}), {path})"
+        return self.scalar_text(value), f"{value} IS NOT NULL", f"NOT coalesce(is_variant_null({value}), true)"
+
+    def json_list_at(self, column: str, steps: list[tuple[str, bool]], *, root_array: bool) -> tuple[str, str]:
+        one = f"parse_json({column})"
+        items: str | None = self._as_list(one) if root_array else None
+        for depth, (key, every) in enumerate(steps):
+            if items is None:
+                one = self._step(one, key)
+                if every:
+                    items = self._as_list(one)
+                continue
+            x = f"_j{depth}"
+            if every:
+                items = f"flatten(transform({items}, {x} -> {self._as_list(self._step(x, key))}))"
+            else:
+                items = f"filter(transform({items}, {x} -> {self._step(x, key)}), {x} -> {x} IS NOT NULL)"
+        assert items is not None, "a list path has a [*] step or starts at an array"
+        return f"transform({items}, _t -> {self.scalar_text('_t')})", items
+
+    def json_whole(self, column: str) -> tuple[str, str]:
+        tokens = f"regexp_extract_all({column}, {self.literal(_JSON_VALUE_TOKEN)}, 1)"
+        values = f"from_json('[' || array_join(filter({tokens}, _t -> _t <> ''), ',') || ']', 'array<string>')"
+        return column, values
+
+
+SPARK: Final = SparkSqlDialect(
     name="spark",
     bool_text="CAST({x} AS STRING)",
     timestamp_text="date_format({x}, \"yyyy-MM-dd'T'HH:mm:ss'Z'\")",
-    json_text="{x}",
-    json_scalar="get_json_object({column}, {path})",
-    json_scalars="from_json(get_json_object({column}, {path}), 'array<string>')",
     json_scalar_item="{v}",
-    json_items="from_json(get_json_object({column}, {path}), 'array<string>')",
-    json_item_not_null="{v} IS NOT NULL",
-    json_present="get_json_object({column}, {path}) IS NOT NULL",
-    json_present_not_null="get_json_object({column}, {path}) IS NOT NULL",
+    json_item_not_null="NOT is_variant_null({v})",
     any_item="coalesce(exists({items}, {v} -> {predicate}), false)",
     regex="{x} RLIKE {pattern}",
     to_double="try_cast({x} AS DOUBLE)",
@@ -99,9 +181,6 @@ SPARK: Final = SqlDialect(
     ends_with="endswith({x}, {y})",
     like_escape_is_default=True,
     backslash_escapes_in_literals=True,
-    # get_json_object returns objects and arrays as JSON text at a scalar path, and unwraps a [*] path
-    # that reaches one element, so element-wise matching is not exact yet.
-    json_arrays_exact=False,
 )
 
 DIALECTS: Final[dict[str, SqlDialect]] = {DUCKDB.name: DUCKDB, SPARK.name: SPARK}
