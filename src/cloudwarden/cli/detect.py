@@ -36,6 +36,7 @@ from cloudwarden.cli.options import (
 )
 from cloudwarden.core.errors import EXIT_FINDINGS, BadInputError
 from cloudwarden.core.finding import Finding
+from cloudwarden.detect.baselines import BaselineDetector
 from cloudwarden.detect.engine import DetectionResult, run_detection
 from cloudwarden.detect.netlogs.engine import run_network_detection
 from cloudwarden.detect.netlogs.instances import InstanceMap
@@ -116,6 +117,12 @@ def detect(
     store_path: StoreOpt = DEFAULT_PATH,
     reread: RereadOpt = False,
     memory_limit: MemoryOpt = None,
+    baselines: Annotated[
+        bool,
+        typer.Option("--baselines/--no-baselines",
+                     help="Learn each principal's usual APIs, networks, user agents and regions in the store and "
+                          "raise GuardDuty's AnomalousBehavior types on departures (not with --reread)."),
+    ] = True,
     endpoint_url: EndpointOpt = None,
     profile: ProfileOpt = None,
     regions: RegionsOpt = None,
@@ -154,9 +161,10 @@ def detect(
     else:
         with Store.open(store_path) as store:
             run_id = store.start_run("detect")
+            analyzers = [BaselineDetector(store, allowlist=ruleset.allowlist)] if baselines else []
             result = run_detection(logs, rules=ruleset.rules, allowlist=ruleset.allowlist, since=start, until=end,
                                    intel=intel, engine=engine, target=target, store=store, run_id=run_id,
-                                   memory_limit=memory_limit, spark_master=spark_master)
+                                   memory_limit=memory_limit, spark_master=spark_master, analyzers=analyzers)
             if flow_logs or dns_logs:
                 network = _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
                                    InstanceMap.from_store(store))

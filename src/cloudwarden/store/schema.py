@@ -21,6 +21,10 @@ Tables:
   route_sent       per routing target and finding, the state last sent (severity, re-open count), so a finding
                    is sent again only when it changes severity or re-opens (``cloudwarden.route.router``; migration 4)
   route_log        one row per message queued or playbook started by a routing rule, for throttling (migration 4)
+  baseline_seen    per account and principal, the first/last sighting and count of each value of each behaviour
+                   dimension (API, network, user-agent family, region; ``*`` for the principal itself)
+                   (``cloudwarden.detect.baselines``; migration 5)
+  baseline_volume  per account, principal and metric (S3 objects read), events per hour (migration 5)
 """
 
 from __future__ import annotations
@@ -193,6 +197,27 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             "at" TIMESTAMP NOT NULL
         )""",
         'CREATE INDEX route_log_window ON route_log (rule, target, "at")',
+    ),
+    # 5: behavioural baselines: what each principal was seen doing, and its hourly S3 read volume
+    (
+        """CREATE TABLE baseline_seen (
+            account VARCHAR NOT NULL,
+            principal VARCHAR NOT NULL,
+            dimension VARCHAR NOT NULL,
+            value VARCHAR NOT NULL,
+            first_seen TIMESTAMP NOT NULL,
+            last_seen TIMESTAMP NOT NULL,
+            events BIGINT NOT NULL,
+            PRIMARY KEY (account, principal, dimension, value)
+        )""",
+        """CREATE TABLE baseline_volume (
+            account VARCHAR NOT NULL,
+            principal VARCHAR NOT NULL,
+            metric VARCHAR NOT NULL,
+            hour TIMESTAMP NOT NULL,
+            events BIGINT NOT NULL,
+            PRIMARY KEY (account, principal, metric, hour)
+        )""",
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
