@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from cloudwarden.route import EventMatcher, parse_pattern, pattern_matches
+from cloudwarden.route import matcher as matcher_module
 from cloudwarden.route.pattern import Branch, Pattern, value_matches
 
 Leaf = tuple[str, Any, dict[int, int]]
@@ -159,6 +160,17 @@ def test_machine_agrees_with_naive_evaluation(seed: int) -> None:
     assert matched_any > 100  # the generated data exercises matches, not only misses
 
 
+def test_machine_agrees_with_naive_evaluation_when_few_hits_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(matcher_module, "_REMEMBERED", 3)  # tables start again every few values
+    rng = random.Random(99)
+    patterns = {f"r{i}": parse_pattern(random_pattern(rng)) for i in range(150)}
+    matcher = EventMatcher(patterns.items())
+    for _ in range(150):
+        event = random_event(rng)
+        expected = [name for name, pattern in patterns.items() if naive_match(pattern, event)]
+        assert matcher.match(event) == expected, json.dumps(event)
+
+
 # ------------------------------------------------------------------------------------------ specific behaviour
 
 def test_fields_of_one_rule_come_from_the_same_array_element() -> None:
@@ -192,6 +204,33 @@ def test_types_are_not_confused() -> None:
     assert matcher.match({"v": "1"}) == ["text"]
     assert matcher.match({"v": None}) == ["null"]
     assert matcher.match({"v": 1.0}) == ["one", "float"]
+
+
+@pytest.mark.parametrize("order", range(4))
+def test_remembered_hits_keep_types_apart(order: int) -> None:
+    # a prefix and a range make the field's tests more than exact values, so its hits are remembered
+    matcher = EventMatcher([("one", {"v": [1]}), ("true", {"v": [True]}), ("text", {"v": [{"prefix": "1"}]}),
+                            ("above-half", {"v": [{"numeric": [">", 0.5]}]}), ("null", {"v": [None]})])
+    expected: list[tuple[Any, list[str]]] = [
+        (1, ["one", "above-half"]), (1.0, ["one", "above-half"]), (True, ["true"]), ("1", ["text"]),
+        (None, ["null"]), ("10", ["text"]), (0.25, []), (False, []), (2, ["above-half"]),
+    ]
+    rng = random.Random(order)
+    for _ in range(3):  # the first time computes, the next ones are remembered
+        rng.shuffle(expected)
+        for value, names in expected:
+            assert matcher.match({"v": value}) == names, value
+            assert matcher.match({"v": [value, "x"]}) == names, value
+
+
+def test_remembered_hits_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(matcher_module, "_REMEMBERED", 4)
+    matcher = EventMatcher([("v", {"d": {"k": [{"prefix": "v"}]}}), ("w", {"d": {"k": [{"suffix": "9"}]}})])
+    for number in range(40):
+        assert matcher.match({"d": {"k": f"v{number}"}}) == ["v"] + (["w"] if number % 10 == 9 else [])
+        assert matcher.match({"d": {"k": f"w{number}"}}) == (["w"] if number % 10 == 9 else [])
+    tables = [table for _, table, index in matcher._root.plan if index is not None]  # type: ignore[union-attr]
+    assert tables and all(0 < len(table) <= 4 for table in tables)
 
 
 def test_absent_null_and_empty_array() -> None:

@@ -11,6 +11,12 @@ values select, so the work depends on the event and on how many rules it matches
 (Two exceptions: ``anything-but`` edges are taken by every value they do not exclude, and wildcards that neither
 start nor end with a literal are tried one by one.)
 
+Speed, since routing sits on the path of every event: a value leads straight to the rules its edges complete and to
+the few nodes that still have edges to follow, so nodes that only complete rules are never visited; when a field
+has tests other than exact values, the answer for each string or number value is remembered (boundedly), since
+finding streams repeat their labels, types and titles; objects that only hold leaves are read without a call, and
+a field with one value keeps it in a tuple.
+
 EventBridge details kept: field paths join nested keys with dots in both patterns and events (``{"a.b": 1}`` and
 ``{"a": {"b": 1}}`` are the same field); an event array matches when any element does; objects inside arrays are
 matched element by element, so two fields of a rule must come from the same array element (Event Ruler's
@@ -49,6 +55,7 @@ from cloudwarden.route.pattern import (
 
 T = TypeVar("T")
 Membership = tuple[tuple[int, int], ...]  # (array id, element index) of each object array a value sits in
+Leaves = tuple[Any] | list[Any]  # the values of one field path: one in a tuple, several in a list
 
 _MISSING: Final = object()
 
@@ -250,41 +257,100 @@ class _Node:
     """A state: the rules complete here, and per field the edges its values (or its absence) select.
 
     While building, ``fields`` and ``absent`` are dicts; :meth:`freeze` turns them into the tuples the walker
-    reads: ``plan`` holds ``(path, exact table or None, other tests or None)`` per field.
+    reads. The walker never looks at a child that has no edges of its own (a *final* node): a value leads to a
+    :data:`_Hit`, the rules its final children complete plus its *inner* children, the only ones to visit.
+    ``plan`` holds ``(path, table, index)`` per field: when every test of the field is an exact string or number,
+    ``index`` is ``None`` and ``table`` maps those values to their hits; otherwise ``table`` remembers the hits of
+    the string and number values seen so far (at most :data:`_REMEMBERED` of them) and ``index`` answers the rest.
+    ``absent_plan`` holds the hit of each field's absence.
     """
 
-    __slots__ = ("absent", "children", "fields", "plan", "rules")
+    __slots__ = ("absent", "absent_plan", "children", "fields", "inner", "plan", "rules")
 
     def __init__(self) -> None:
         self.rules: tuple[int, ...] = ()
         self.fields: dict[str, _ValueIndex[_Node]] = {}
         self.absent: dict[str, list[_Node]] = {}
         self.children: dict[tuple[str, frozenset[Any]], _Node] = {}
-        self.plan: tuple[tuple[str, dict[str | int | float, list[_Node]] | None, _ValueIndex[_Node] | None], ...] = ()
+        self.inner = False
+        self.plan: tuple[tuple[str, dict[str | int | float, _Hit], _ValueIndex[_Node] | None], ...] = ()
+        self.absent_plan: tuple[tuple[str, _Hit], ...] = ()
 
     def freeze(self) -> None:
-        self.plan = tuple(
-            (path, index.exact or None, None if index.only_exact else index) for path, index in self.fields.items()
-        )
         for child in self.children.values():
             child.freeze()
+        self.inner = bool(self.fields or self.absent)
+        self.plan = tuple(
+            (path, {value: _hit(targets) for value, targets in index.exact.items()}, None) if index.only_exact
+            else (path, {}, index)
+            for path, index in self.fields.items()
+        )
+        self.absent_plan = tuple((path, _hit(children)) for path, children in self.absent.items())
+
+
+_Hit = tuple[tuple[int, ...], tuple[_Node, ...]]
+# Distinct values whose hits one field of one node remembers; a full table starts again (bounded memory).
+_REMEMBERED: Final = 2048
+
+
+def _hit(targets: list[_Node]) -> _Hit:
+    """The rules completed by the final nodes among ``targets``, and the inner nodes (each once)."""
+    rules: list[int] = []
+    inner: dict[_Node, None] = {}
+    for target in targets:
+        if target.inner:
+            inner[target] = None
+        else:
+            rules.extend(target.rules)
+    return tuple(rules), tuple(inner)
+
+
+def _resolve(index: _ValueIndex[_Node], value: Any) -> _Hit:
+    found: list[_Node] = []
+    index.lookup(value, found)
+    return _hit(found)
+
+
+def _remember(table: dict[str | int | float, _Hit], index: _ValueIndex[_Node], value: str | int | float) -> _Hit:
+    """The hit of a string or number ``value``, kept in ``table``: the same answer for the same value, always.
+
+    Keys compare as Python values: ``1`` and ``1.0`` share an entry, which is right since every test treats them
+    alike; booleans and ``null`` are never remembered (``True == 1``).
+    """
+    if len(table) >= _REMEMBERED:
+        table.clear()
+    hit = table[value] = _resolve(index, value)
+    return hit
 
 
 class _PathNode:
     """A node of the trie of field paths that guides flattening.
 
     ``children`` are keyed by one path segment; ``joined`` by several joined with dots, for events whose keys
-    hold dots themselves (``{"state.status": ...}``); ``keys`` is both together.
+    hold dots themselves (``{"state.status": ...}``); ``keys`` is both together. :meth:`freeze` fills in what the
+    flattening loop reads: ``items`` (the one-segment children as pairs), ``width`` (their number), ``leaf``
+    (this node's path when some rule names it, else ``None``) and, when every child is a leaf with nothing below
+    it, ``shallow``: ``(key, path, child)`` per child, so that such an object is read in its parent's loop.
     """
 
-    __slots__ = ("children", "joined", "keys", "leaf", "path")
+    __slots__ = ("children", "items", "joined", "keys", "leaf", "path", "shallow", "width")
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.leaf = False
+        self.leaf: str | None = None
         self.children: dict[str, _PathNode] = {}
         self.joined: dict[str, _PathNode] = {}
         self.keys: dict[str, _PathNode] = {}
+        self.items: tuple[tuple[str, _PathNode], ...] = ()
+        self.width = 0
+        self.shallow: tuple[tuple[str, str, _PathNode], ...] = ()
+
+    def freeze(self) -> None:
+        self.keys = {**self.joined, **self.children}
+        self.items = tuple(self.children.items())
+        self.width = len(self.items)
+        if not self.joined and all(child.leaf is not None and not child.children for _, child in self.items):
+            self.shallow = tuple((key, child.leaf, child) for key, child in self.items if child.leaf is not None)
 
 
 def _clause_key(clause: Clause) -> tuple[str, frozenset[Any]]:
@@ -304,7 +370,8 @@ class EventMatcher:
     """Named event patterns compiled into one machine.
 
     ``add`` and ``remove`` are cheap; the machine is (re)built on the first ``match`` after a change, so load all
-    rules, then match many events. Matching does not change the machine, so one matcher may serve many threads.
+    rules, then match many events. Matching changes nothing but the remembered answers (one dict entry set, or a
+    table cleared, at a time, each entry right for good), so one matcher may serve many threads.
     """
 
     def __init__(self, rules: Iterable[tuple[str, Pattern | str | Mapping[str, Any]]] = ()) -> None:
@@ -354,7 +421,7 @@ class EventMatcher:
                 node.rules = (*node.rules, number)
         root.freeze()
         for path_node in nodes.values():
-            path_node.keys = {**path_node.joined, **path_node.children}
+            path_node.freeze()
         self._paths = nodes[""]
         self._names = names
         self._root = root
@@ -367,7 +434,7 @@ class EventMatcher:
         the rules were added."""
         root = self._root if self._root is not None else self._compile()
         document: dict[str, Any] = event if type(event) is dict else _plain(event)
-        values: dict[str, list[Any]] = {}
+        values: dict[str, Leaves] = {}
         members: dict[str, dict[int, Membership]] = {}
         _flatten(document, self._paths, values, members, (), [0])
         matched: set[int] = set()
@@ -377,8 +444,7 @@ class EventMatcher:
             _walk(root, values, matched)
         if not matched:
             return []
-        names = self._names
-        return [names[number] for number in sorted(matched)]
+        return list(map(self._names.__getitem__, sorted(matched)))
 
     def match_json(self, text: str | bytes) -> list[str]:
         """Like :meth:`match` for JSON text; a duplicated key contributes both values, as in EventBridge."""
@@ -403,86 +469,104 @@ def _edge(node: _Node, clause: Clause) -> _Node:
     return child
 
 
-def _walk(root: _Node, values: dict[str, list[Any]], matched: set[int]) -> None:
-    """Follow every edge the event's values select (no object arrays to keep apart)."""
+def _walk(root: _Node, values: dict[str, Leaves], matched: set[int]) -> None:
+    """Follow every edge the event's values select (no object arrays to keep apart).
+
+    The machine is a tree and each node is reached from its parent only, through one field: a node can come up
+    twice only when that field has several values, so only then does ``seen`` have to be consulted.
+    """
     stack = [root]
-    seen = {root}
-    found: list[_Node] = []
+    seen: set[_Node] = set()
+    complete = matched.update
     while stack:
         node = stack.pop()
         if node.rules:
-            matched.update(node.rules)
-        for path, exact, other in node.plan:
+            complete(node.rules)
+        for path, table, index in node.plan:
             leaves = values.get(path)
             if leaves is None:
                 continue
+            several = len(leaves) > 1
             for value in leaves:
-                if exact is not None:
-                    kind = type(value)
-                    if kind is str or kind is int or kind is float:
-                        hit = exact.get(value)
-                        if hit is not None:
-                            for child in hit:
-                                if child not in seen:
-                                    seen.add(child)
-                                    stack.append(child)
-                if other is not None:
-                    other.lookup_other(value, found)
-                    for child in found:
-                        if child not in seen:
-                            seen.add(child)
-                            stack.append(child)
-                    found.clear()
-        if node.absent:
-            for path, children in node.absent.items():
-                if path not in values:
-                    for child in children:
-                        if child not in seen:
-                            seen.add(child)
-                            stack.append(child)
+                kind = type(value)
+                if kind is str or kind is int or kind is float:
+                    hit = table.get(value)
+                    if hit is None:
+                        if index is None:
+                            continue
+                        hit = _remember(table, index, value)
+                elif index is None:
+                    continue
+                else:
+                    hit = _resolve(index, value)
+                rules, inner = hit
+                if rules:
+                    complete(rules)
+                if inner:
+                    if several:
+                        for child in inner:
+                            if child not in seen:
+                                seen.add(child)
+                                stack.append(child)
+                    else:
+                        stack.extend(inner)
+        for path, (rules, inner) in node.absent_plan:
+            if path not in values:
+                if rules:
+                    complete(rules)
+                stack.extend(inner)
 
 
-def _walk_with_arrays(root: _Node, values: dict[str, list[Any]], members: dict[str, dict[int, Membership]],
+def _walk_with_arrays(root: _Node, values: dict[str, Leaves], members: dict[str, dict[int, Membership]],
                       matched: set[int]) -> None:
     """:func:`_walk` carrying, along each path, which element of each object array its values came from."""
     start: tuple[_Node, Membership] = (root, ())
     stack = [start]
     seen = {start}
-    found: list[_Node] = []
+    complete = matched.update
     while stack:
         node, membership = stack.pop()
         if node.rules:
-            matched.update(node.rules)
-        for path, exact, other in node.plan:
+            complete(node.rules)
+        for path, table, index in node.plan:
             leaves = values.get(path)
             if leaves is None:
                 continue
             positions = members.get(path)
             for position, value in enumerate(leaves):
-                if exact is not None:
-                    kind = type(value)
-                    if kind is str or kind is int or kind is float:
-                        found.extend(exact.get(value, ()))
-                if other is not None:
-                    other.lookup_other(value, found)
-                if not found:
+                kind = type(value)
+                if kind is str or kind is int or kind is float:
+                    hit = table.get(value)
+                    if hit is None:
+                        if index is None:
+                            continue
+                        hit = _remember(table, index, value)
+                elif index is None:
+                    continue
+                else:
+                    hit = _resolve(index, value)
+                rules, inner = hit
+                if not (rules or inner):
                     continue
                 merged = _merge(membership, positions.get(position, ())) if positions else membership
-                if merged is not None:
-                    for child in found:
-                        item = (child, merged)
-                        if item not in seen:
-                            seen.add(item)
-                            stack.append(item)
-                found.clear()
-        if node.absent:
-            for path, children in node.absent.items():
-                if path not in values:
-                    for child in children:
-                        item = (child, membership)
-                        if item not in seen:
-                            seen.add(item)
-                            stack.append(item)
+                if merged is None:
+                    continue
+                if rules:
+                    complete(rules)
+                for child in inner:
+                    item = (child, merged)
+                    if item not in seen:
+                        seen.add(item)
+                        stack.append(item)
+        for path, (rules, inner) in node.absent_plan:
+            if path not in values:
+                if rules:
+                    complete(rules)
+                for child in inner:
+                    item = (child, membership)
+                    if item not in seen:
+                        seen.add(item)
+                        stack.append(item)
 
 
 def _merge(left: Membership, right: Membership) -> Membership | None:
@@ -510,83 +594,98 @@ def _add_path(nodes: dict[str, _PathNode], path: str) -> None:
             key = ".".join(segments[start:end])
             parent = nodes[prefixes[start]]
             (parent.children if end - start == 1 else parent.joined).setdefault(key, nodes[prefix])
-    nodes[path].leaf = True
+    nodes[path].leaf = path
 
 
-def _flatten(obj: dict[str, Any], node: _PathNode, values: dict[str, list[Any]],
+def _flatten(obj: dict[str, Any], node: _PathNode, values: dict[str, Leaves],
              members: dict[str, dict[int, Membership]], membership: Membership, arrays: list[int]) -> None:
     """Collect the leaf values of ``obj`` at the paths under ``node``; ``arrays`` numbers object arrays.
 
     Walks whichever side is smaller: the object's keys (looked up among all the node's keys), or the node's
-    one-segment keys (looked up in the object) plus, when some key of the object holds a dot, its joined keys.
+    one-segment keys (looked up in the object) plus, when some key of the object is one of its joined keys, those.
     """
-    if len(obj) <= len(node.children):
+    if len(obj) <= node.width:
         keys = node.keys
         for key, value in obj.items():
             child = keys.get(key)
-            if child is None:
-                continue
-            kind = type(value)
-            if kind is dict:
-                if child.keys:
-                    _flatten(value, child, values, members, membership, arrays)
-            elif kind is list:
-                _collect_list(value, child, values, members, membership, arrays)
-            elif child.leaf:
-                leaves = values.get(child.path)
-                if leaves is None:
-                    leaves = values[child.path] = [value]
-                else:
-                    leaves.append(value)
-                if membership:
-                    members.setdefault(child.path, {})[len(leaves) - 1] = membership
+            if child is not None:
+                _collect(value, child, values, members, membership, arrays)
         return
-    for key, child in node.children.items():
+    for key, child in node.items:
         value = obj.get(key, _MISSING)
         if value is _MISSING:
             continue
         kind = type(value)
+        while kind is list and len(value) == 1:  # one element: nothing to keep apart
+            value = value[0]
+            kind = type(value)
         if kind is dict:
-            if child.keys:
+            if child.shallow:  # an object of leaves (``Severity.Label``): read here, without a call
+                for inner_key, leaf_path, grandchild in child.shallow:
+                    inner = value.get(inner_key, _MISSING)
+                    if inner is _MISSING:
+                        continue
+                    if type(inner) is dict or type(inner) is list:
+                        _collect(inner, grandchild, values, members, membership, arrays)
+                        continue
+                    leaves = values.get(leaf_path)
+                    if leaves is None:
+                        leaves = values[leaf_path] = (inner,)
+                    elif type(leaves) is list:
+                        leaves.append(inner)
+                    else:
+                        leaves = values[leaf_path] = [*leaves, inner]
+                    if membership:
+                        members.setdefault(leaf_path, {})[len(leaves) - 1] = membership
+            elif child.keys:
                 _flatten(value, child, values, members, membership, arrays)
         elif kind is list:
             _collect_list(value, child, values, members, membership, arrays)
-        elif child.leaf:
-            leaves = values.get(child.path)
-            if leaves is None:
-                leaves = values[child.path] = [value]
-            else:
-                leaves.append(value)
-            if membership:
-                members.setdefault(child.path, {})[len(leaves) - 1] = membership
-    if node.joined and "." in "".join(obj):
-        joined = node.joined
-        for key, value in obj.items():
-            if "." in key:
-                child = joined.get(key)
-                if child is not None:
-                    _collect(value, child, values, members, membership, arrays)
+        else:
+            path = child.leaf
+            if path is not None:
+                leaves = values.get(path)
+                if leaves is None:  # one value (the common case) in a tuple, several in a list
+                    leaves = values[path] = (value,)
+                elif type(leaves) is list:
+                    leaves.append(value)
+                else:
+                    leaves = values[path] = [*leaves, value]
+                if membership:
+                    members.setdefault(path, {})[len(leaves) - 1] = membership
+    if node.joined and not node.joined.keys().isdisjoint(obj.keys()):  # compared in C
+        for key, child in node.joined.items():
+            value = obj.get(key, _MISSING)
+            if value is not _MISSING:
+                _collect(value, child, values, members, membership, arrays)
 
 
-def _collect(value: Any, node: _PathNode, values: dict[str, list[Any]],
+def _collect(value: Any, node: _PathNode, values: dict[str, Leaves],
              members: dict[str, dict[int, Membership]], membership: Membership, arrays: list[int]) -> None:
     kind = type(value)
+    while kind is list and len(value) == 1:  # one element: nothing to keep apart
+        value = value[0]
+        kind = type(value)
     if kind is dict:
         if node.keys:
             _flatten(value, node, values, members, membership, arrays)
     elif kind is list:
         _collect_list(value, node, values, members, membership, arrays)
-    elif node.leaf:
-        leaves = values.get(node.path)
-        if leaves is None:
-            leaves = values[node.path] = [value]
-        else:
-            leaves.append(value)
-        if membership:
-            members.setdefault(node.path, {})[len(leaves) - 1] = membership
+    else:
+        path = node.leaf
+        if path is not None:
+            leaves = values.get(path)
+            if leaves is None:  # one value (the common case) in a tuple, several in a list
+                leaves = values[path] = (value,)
+            elif type(leaves) is list:
+                leaves.append(value)
+            else:
+                leaves = values[path] = [*leaves, value]
+            if membership:
+                members.setdefault(path, {})[len(leaves) - 1] = membership
 
 
-def _collect_list(items: list[Any], node: _PathNode, values: dict[str, list[Any]],
+def _collect_list(items: list[Any], node: _PathNode, values: dict[str, Leaves],
                   members: dict[str, dict[int, Membership]], membership: Membership, arrays: list[int]) -> None:
     if len(items) == 1:  # one element: nothing to keep apart
         _collect(items[0], node, values, members, membership, arrays)
