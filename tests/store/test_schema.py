@@ -13,7 +13,8 @@ from cloudwarden.store import SCHEMA_VERSION, Store
 from cloudwarden.store.schema import current_version, migrate
 
 TABLES = {"runs", "snapshots", "resources", "findings", "finding_history", "audit_log", "checkpoints",
-          "schema_version", "outbox", "audit_chain", "respond_runs", "respond_undo", "route_sent", "route_log", "baseline_seen", "baseline_volume"}
+          "schema_version", "outbox", "audit_chain", "respond_runs", "respond_undo", "route_sent", "route_log",
+          "baseline_seen", "baseline_volume"}
 
 
 def _tables(path: Path) -> dict[str, set[str]]:
