@@ -306,7 +306,7 @@ def test_principals_baselines_are_separate(tmp_path: Path, learned: Store) -> No
     result = run_detection([write_days(tmp_path / "new", new)], rules=[], store=learned, analyzers=[detector])
     assert anomalies(result.findings) == []
     assert detector.stats["unmapped_anomalous_events"] == 1  # alice's, not svc-reporting's
-    with learned._read() as db:
+    with learned.reader() as db:
         rows = db.execute("SELECT DISTINCT principal FROM baseline_seen WHERE value = 'athena:StartQueryExecution' "
                           "ORDER BY 1").fetchall()
     assert rows == [(arn("alice"),), (arn("svc-reporting"),)]

@@ -108,3 +108,18 @@ def test_arn_glob_keeps_mid_segment_star_inside_the_segment() -> None:
     mid = arn_glob((("arn:aws:s3:::a", False), ("*", True), ("b", False)))
     assert mid.fullmatch("arn:aws:s3:::a/x/b")
     assert not mid.fullmatch("arn:aws:s3:::a:x:b")
+
+
+@pytest.mark.parametrize("named", ["arn:aws:iam::111111111111:root", "111111111111"])
+@pytest.mark.parametrize(("resource", "action"), [("arn:aws:s3:::b/k", "s3:GetObject"),
+                                                  ("arn:aws:sns:us-east-1:111111111111:t", "sns:Publish"),
+                                                  ("arn:aws:kms:us-east-1:111111111111:key/k1", "kms:Decrypt")])
+def test_account_principal_delegates_to_identity_policies_for_every_resource_type(
+        named: str, resource: str, action: str) -> None:
+    rp = _pol({"Effect": "Allow", "Principal": {"AWS": named}, "Action": action, "Resource": resource})
+    alone = evaluate(build_request(_case(action=action, resource=resource, resource_policy=rp), "t"), explain=True)
+    assert (alone.decision, alone.blocked_by) == ("implicitDeny", ("identity",))
+    assert any("account principal" in line for line in alone.trace)
+    with_iam = build_request(_case(action=action, resource=resource, resource_policy=rp, identity_policies=[
+        _pol({"Effect": "Allow", "Action": action, "Resource": "*"})]), "t")
+    assert evaluate(with_iam).decision == "allowed"

@@ -14,10 +14,20 @@ Order, as in "Policy evaluation logic" (IAM User Guide) and its single-account a
 
    - same account: the identity policies OR the resource policy must allow. A resource policy that names the IAM
      user ARN, the role-session ARN or the federated-user ARN *directly* allows whatever the boundary and session
-     policy say; one that names the role, the account or ``*`` is capped by an implicit deny in the boundary or
-     the session policy.
-   - KMS key policies and role trust policies must themselves allow, even in the same account; when they allow
-     only through the account principal (``arn:aws:iam::ACCT:root``) the identity policies must allow too.
+     policy say; one that names the role or ``*`` is capped by an implicit deny in the boundary or the session
+     policy.
+   - the account principal (``"AWS": "arn:aws:iam::ACCT:root"`` or ``"AWS": "ACCT"``), for every resource type:
+     naming the account "delegates authority to the account" ("AWS JSON policy elements: Principal -> AWS account
+     principals"; both forms "delegate permissions to the account" and do not mean only the root user), so such a
+     statement grants nothing to a user or role by itself: the account's own IAM policies decide. When the
+     resource policy allows the caller *only* through the account principal, the identity policies must allow
+     too (and the boundary and session policy cap them as usual), in the same account as across accounts. This is
+     the KMS "allows access to the AWS account and enables IAM policies" statement, generalised.
+   - ``"*"`` is different: it is not a delegation to an account's administrators but a grant to every principal,
+     the caller included ("AWS JSON policy elements: Principal -> All principals": an ``Allow`` for ``*`` grants
+     access to all users, anonymous ones too). So in the same account a ``*`` statement allows on the resource
+     policy alone, capped by the boundary and session policy like a role ARN.
+   - KMS key policies and role trust policies must themselves allow, even in the same account.
    - cross account: the identity side (identity AND boundary AND session policy) AND the resource policy.
    - anonymous: only a resource policy naming ``"*"`` can allow.
 
@@ -235,22 +245,21 @@ def _principal_side(run: _Run, p: RequestPrincipal, rp_kind: str | None, id_allo
         if rp_kind is None:
             failed.add("resource")
         return failed
+    kind = ("key policy" if run.service == "kms" else "trust policy") if must_grant else "resource policy"
+    if must_grant and rp_kind is None:
+        run.note(f"same account: the {kind} must allow and does not")
+        return {"resource"}
+    if rp_kind == DIRECT:
+        run.note(f"same account: the {kind} names the caller directly (not capped)")
+        return set()
+    if rp_kind == ACCOUNT:
+        # The account principal delegates to the account's IAM policies: it never allows on its own.
+        run.note(f"same account: the {kind} allows only through the account principal, which delegates to the "
+                 f"account's IAM policies: identity policies {'allow' if id_allow else 'do not allow'}")
+        return caps | (set() if id_allow else {"identity"})
     if must_grant:
-        kind = "key policy" if run.service == "kms" else "trust policy"
-        if rp_kind is None:
-            run.note(f"same account: the {kind} must allow and does not")
-            return {"resource"}
-        if rp_kind == DIRECT:
-            run.note(f"same account: the {kind} names the caller directly")
-            return set()
-        if rp_kind == ACCOUNT:
-            run.note(f"same account: the {kind} delegates to the account, so identity policies must allow")
-            return caps | (set() if id_allow else {"identity"})
         run.note(f"same account: the {kind} allows through the role or '*', capped by boundary and session policy")
         return caps
-    if rp_kind == DIRECT:
-        run.note("same account: the resource policy names the caller directly (not capped)")
-        return set()
     if id_allow or rp_kind is not None:
         if caps:
             run.note(f"same account: allowed by {'identity' if id_allow else 'resource'} policy but capped by "

@@ -184,14 +184,14 @@ class Outbox:
         self.recovered = self._recover(resend_interrupted)
 
     # --- the store seam ------------------------------------------------------------------------------------
-    # The store has no public transaction helper yet; these borrow its private ones so that the outbox shares
-    # the store's single writer connection and lock (reads run on cursors of their own).
+    # The outbox writes through the store's transaction(), sharing its single writer connection and lock
+    # (reads run on cursors of their own).
 
     def _write(self) -> AbstractContextManager[Any]:
-        return self.store._write()
+        return self.store.transaction()
 
     def _read(self) -> AbstractContextManager[Any]:
-        return self.store._read()
+        return self.store.reader()
 
     def _now(self) -> datetime:
         return _naive(self.clock())

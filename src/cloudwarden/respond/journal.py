@@ -76,7 +76,7 @@ class Journal:
                details: dict[str, Any] | None = None) -> ChainedEntry:
         clean = json.loads(_canonical(scrub_secrets(details or {})))
         at = datetime.now(UTC).replace(tzinfo=None)
-        with self.store._write() as db:
+        with self.store.transaction() as db:
             row = db.execute("SELECT hash FROM audit_chain WHERE chain = ? ORDER BY seq DESC LIMIT 1",
                              [CHAIN]).fetchone()
             prev = str(row[0]) if row else GENESIS
@@ -92,7 +92,7 @@ class Journal:
 
     def entries(self, *, run_id: str | None = None) -> list[ChainedEntry]:
         """Chained entries in order; with ``run_id``, only that run's (``details.run_id``)."""
-        with self.store._read() as db:
+        with self.store.reader() as db:
             rows = db.execute(
                 'SELECT c.seq, l."at", l.actor, l.action, l.target, l.dry_run, l.details, c.prev_hash, c.hash '
                 "FROM audit_chain c JOIN audit_log l ON l.seq = c.seq WHERE c.chain = ? ORDER BY c.seq", [CHAIN],
@@ -102,7 +102,7 @@ class Journal:
         return [e for e in found if run_id is None or e.details.get("run_id") == run_id]
 
     def head(self) -> str:
-        with self.store._read() as db:
+        with self.store.reader() as db:
             row = db.execute("SELECT hash FROM audit_chain WHERE chain = ? ORDER BY seq DESC LIMIT 1",
                              [CHAIN]).fetchone()
         return str(row[0]) if row else GENESIS
@@ -110,7 +110,7 @@ class Journal:
 
 def verify_chain(store: Store) -> ChainReport:
     """Recompute the chain from the audit log; every broken link or altered entry is a problem."""
-    with store._read() as db:
+    with store.reader() as db:
         rows = db.execute(
             'SELECT c.seq, c.prev_hash, c.hash, l.seq, l."at", l.actor, l.action, l.target, l.dry_run, l.details '
             "FROM audit_chain c LEFT JOIN audit_log l ON l.seq = c.seq WHERE c.chain = ? ORDER BY c.seq", [CHAIN],

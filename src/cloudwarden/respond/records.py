@@ -72,7 +72,7 @@ class Records:
 
     def create_run(self, run_id: str, playbook: str, finding: Finding, data: dict[str, Any], *, execute: bool,
                    auto_approve: bool, case_dir: Path, started_at: datetime) -> None:
-        with self.store._write() as db:
+        with self.store.transaction() as db:
             db.execute(
                 f"INSERT INTO respond_runs ({_RUN_COLUMNS}) VALUES (?, ?, ?, ?::JSON, ?::JSON, ?, ?, ?, ?, ?, ?, ?, ?, "
                 "'[]', '[]', NULL)",
@@ -92,23 +92,23 @@ class Records:
         if approved is not None:
             sets.append("approved = ?::JSON")
             params.append(json.dumps(approved))
-        with self.store._write() as db:
+        with self.store.transaction() as db:
             db.execute(f"UPDATE respond_runs SET {', '.join(sets)} WHERE id = ?", [*params, run_id])
 
     def get_run(self, run_id: str) -> RunRecord:
-        with self.store._read() as db:
+        with self.store.reader() as db:
             row = db.execute(f"SELECT {_RUN_COLUMNS} FROM respond_runs WHERE id = ?", [run_id]).fetchone()
         if row is None:
             raise BadInputError("RUN_ID", f"no playbook run {run_id!r} in {self.store.path}")
         return _run(row)
 
     def runs(self) -> list[RunRecord]:
-        with self.store._read() as db:
+        with self.store.reader() as db:
             rows = db.execute(f"SELECT {_RUN_COLUMNS} FROM respond_runs ORDER BY started_at, id").fetchall()
         return [_run(row) for row in rows]
 
     def add_undo(self, run_id: str, step: str, action: str, undo: dict[str, Any]) -> int:
-        with self.store._write() as db:
+        with self.store.transaction() as db:
             row = db.execute("SELECT coalesce(max(seq), 0) + 1 FROM respond_undo WHERE run_id = ?", [run_id]).fetchone()
             seq = int(row[0]) if row else 1
             db.execute("INSERT INTO respond_undo VALUES (?, ?, ?, ?, ?::JSON, ?, NULL)",
@@ -117,14 +117,14 @@ class Records:
 
     def undo_records(self, run_id: str) -> list[UndoRecord]:
         """The run's undo records, oldest first."""
-        with self.store._read() as db:
+        with self.store.reader() as db:
             rows = db.execute("SELECT run_id, seq, step, action, undo, undone_at FROM respond_undo WHERE run_id = ? "
                               "ORDER BY seq", [run_id]).fetchall()
         return [UndoRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5].replace(tzinfo=UTC) if r[5] else None)
                 for r in rows]
 
     def mark_undone(self, run_id: str, seq: int) -> None:
-        with self.store._write() as db:
+        with self.store.transaction() as db:
             db.execute("UPDATE respond_undo SET undone_at = ? WHERE run_id = ? AND seq = ?", [_now(), run_id, seq])
 
 

@@ -260,7 +260,7 @@ class _State:
     @classmethod
     def load(cls, store: Store, ruleset: RuleSet, finding_ids: list[str], now: datetime) -> _State:
         ids = list(dict.fromkeys(finding_ids))
-        with store._read() as db:  # the store has no public query for these tables; the outbox does the same
+        with store.reader() as db:
             sent = {
                 (row[0], row[1]): _Sent(row[2], int(row[3]), int(row[4]), row[5])
                 for row in db.execute(
@@ -323,7 +323,7 @@ class _State:
         """Remember what ``target`` was sent (``entries``: finding and the rule that chose it) in one transaction."""
         if not entries:
             return
-        with store._write() as db:
+        with store.transaction() as db:
             db.execute(
                 "INSERT INTO route_sent SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::INTEGER[]), "
                 "unnest(?::INTEGER[]), unnest(?::VARCHAR[]), ?, ? ON CONFLICT (target, finding_id) DO UPDATE SET "

@@ -38,7 +38,7 @@ def add_resources(store: Store, snapshot_id: str, documents: Iterable[dict[str, 
     if not unique:
         return 0
     docs = list(unique.values())
-    with store._write() as db:
+    with store.transaction() as db:
         db.execute(
             "INSERT OR REPLACE INTO resources SELECT ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[])::JSON",
@@ -56,7 +56,7 @@ def add_resources(store: Store, snapshot_id: str, documents: Iterable[dict[str, 
 
 def finish_snapshot(store: Store, snapshot_id: str, status: str, errors: Sequence[dict[str, Any]]) -> None:
     """Set the snapshot's final status and its collection errors."""
-    with store._write() as db:
+    with store.transaction() as db:
         found = db.execute("UPDATE snapshots SET status = ?, errors = ?::JSON WHERE id = ? RETURNING id",
                            [status, json.dumps(list(errors), sort_keys=True), snapshot_id]).fetchall()
         if not found:
@@ -65,7 +65,7 @@ def finish_snapshot(store: Store, snapshot_id: str, status: str, errors: Sequenc
 
 def latest_snapshot_id(store: Store) -> str | None:
     """The newest finished (complete or partial) snapshot, or None."""
-    with store._read() as db:
+    with store.reader() as db:
         row = db.execute("SELECT id FROM snapshots WHERE status IN (?, ?) ORDER BY taken_at DESC, id DESC LIMIT 1",
                          list(FINISHED)).fetchone()
     return None if row is None else str(row[0])
@@ -73,7 +73,7 @@ def latest_snapshot_id(store: Store) -> str | None:
 
 def snapshot_status(store: Store, snapshot_id: str) -> tuple[str, list[dict[str, Any]]] | None:
     """(status, errors) of a snapshot, or None when there is no such snapshot."""
-    with store._read() as db:
+    with store.reader() as db:
         row = db.execute("SELECT status, errors FROM snapshots WHERE id = ?", [snapshot_id]).fetchone()
     if row is None:
         return None
@@ -104,7 +104,7 @@ def resources(
     if region is not None:
         clauses.append("region = ?")
         params.append(region)
-    with store._read() as db:
+    with store.reader() as db:
         rows = db.execute(f"SELECT document FROM resources WHERE {' AND '.join(clauses)} ORDER BY type, arn",
                           params).fetchall()
     return [json.loads(row[0]) for row in rows]
@@ -112,7 +112,7 @@ def resources(
 
 def resource_counts(store: Store, snapshot_id: str) -> dict[tuple[str, str, str], int]:
     """(account, region, type) -> how many documents the snapshot holds."""
-    with store._read() as db:
+    with store.reader() as db:
         rows = db.execute("SELECT account, region, type, count(*) FROM resources WHERE snapshot_id = ? "
                           "GROUP BY ALL ORDER BY ALL", [snapshot_id]).fetchall()
     return {(str(r[0]), str(r[1]), str(r[2])): int(r[3]) for r in rows}

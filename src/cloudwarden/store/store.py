@@ -1,8 +1,9 @@
 """The DuckDB store: runs, snapshots, findings with their lifecycle, history, the audit log and checkpoints.
 
 One writer, many readers (Datasette's rule): every write goes through one connection under one lock, so
-concurrent threads never race on a row or lose a finding; reads run on their own cursors. A DuckDB file
-can be opened for writing by one process at a time; a second process gets a clear error, not a hang.
+concurrent threads never race on a row or lose a finding; reads run on their own cursors. Other packages
+keep their own tables in the same file through the public :meth:`Store.transaction` and :meth:`Store.reader`.
+A DuckDB file can be opened for writing by one process at a time; a second process gets a clear error, not a hang.
 
 Findings are keyed by their stable id: a finding seen again updates its row (``last_seen``, ``count``,
 current fields) and keeps ``first_seen``; a RESOLVED one that comes back is re-opened. Bulk upserts are
@@ -130,9 +131,17 @@ class Store:
     ) -> None:
         self.close()
 
+    # --- transactions: the public seam other packages use for their own tables ---------------------------------
+
     @contextmanager
-    def _write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """The writer connection inside one transaction, holding the write lock."""
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The one writer connection inside one transaction, holding the write lock.
+
+        Commits when the block ends normally and rolls back when it raises (the exception propagates), so a
+        block's writes land together or not at all. Every write to the store, from any package, goes through
+        here: that is what keeps the one-writer rule. Do not nest it (DuckDB has no nested transactions) and
+        do not keep the connection past the block.
+        """
         with self._write_lock:
             if self._closed:
                 raise RuntimeFailure(f"{self.path}: the store is closed")
@@ -145,8 +154,12 @@ class Store:
             self._writer.execute("COMMIT")
 
     @contextmanager
-    def _read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A cursor of its own, so reads run beside writes."""
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for reads, closed when the block ends; reads run beside the writer.
+
+        It sees committed data only (not a transaction in progress on another thread). Use it for queries;
+        writes belong in :meth:`transaction`.
+        """
         with self._cursor_lock:
             if self._closed:
                 raise RuntimeFailure(f"{self.path}: the store is closed")
@@ -160,12 +173,12 @@ class Store:
 
     def start_run(self, command: str) -> str:
         run_id = _new_id("run")
-        with self._write() as db:
+        with self.transaction() as db:
             db.execute("INSERT INTO runs VALUES (?, ?, ?, NULL, 'running', '{}')", [run_id, command, _now()])
         return run_id
 
     def end_run(self, run_id: str, status: str, stats: dict[str, Any] | None = None) -> None:
-        with self._write() as db:
+        with self.transaction() as db:
             found = db.execute(
                 "UPDATE runs SET ended_at = ?, status = ?, stats = ?::JSON WHERE id = ? RETURNING id",
                 [_now(), status, _dumps(stats or {}), run_id],
@@ -183,7 +196,7 @@ class Store:
                           [limit] if limit else [])
 
     def _runs(self, tail: str, params: list[Any]) -> list[Run]:
-        with self._read() as db:
+        with self.reader() as db:
             rows = db.execute(f"SELECT id, command, started_at, ended_at, status, stats FROM runs {tail}",
                               params).fetchall()
         return [
@@ -198,7 +211,7 @@ class Store:
                         errors: Sequence[dict[str, Any]] = ()) -> str:
         """Register an inventory snapshot of one account and region; its resources go in ``resources``."""
         snapshot_id = _new_id("snap")
-        with self._write() as db:
+        with self.transaction() as db:
             db.execute("INSERT INTO snapshots VALUES (?, ?, ?, ?, ?, ?, ?::JSON)",
                        [snapshot_id, run_id, account, region, _now(), status, _dumps(list(errors))])
         return snapshot_id
@@ -206,7 +219,7 @@ class Store:
     def snapshots(self, *, account: str | None = None, region: str | None = None) -> list[Snapshot]:
         """Snapshots, newest first."""
         where, params = _where({"account": account, "region": region})
-        with self._read() as db:
+        with self.reader() as db:
             rows = db.execute(f"SELECT id, run_id, account, region, taken_at, status FROM snapshots {where} "
                               "ORDER BY taken_at DESC, id DESC", params).fetchall()
         return [Snapshot(r[0], r[1], r[2], r[3], r[4].replace(tzinfo=UTC), r[5]) for r in rows]
@@ -223,7 +236,7 @@ class Store:
         if not batch:
             return UpsertStats()
         now = _now()
-        with self._write() as db:
+        with self.transaction() as db:
             existing = {
                 row[0]: (Lifecycle(row[1]), row[2])
                 for row in db.execute(
@@ -291,7 +304,7 @@ class Store:
             clauses.append("list_contains(?::VARCHAR[], region)")
             params.append(list(regions))
         now = _now()
-        with self._write() as db:
+        with self.transaction() as db:
             if not db.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchall():
                 raise ValueError(f"no run {run_id!r} in {self.path}")
             resolved = [
@@ -308,7 +321,7 @@ class Store:
     def mark_notified(self, ids: Iterable[str], run_id: str | None = None) -> int:
         """Move NEW findings among ``ids`` to NOTIFIED; returns how many moved."""
         now = _now()
-        with self._write() as db:
+        with self.transaction() as db:
             moved = [
                 row[0]
                 for row in db.execute(
@@ -391,7 +404,7 @@ class Store:
         tail = " LIMIT ?" if limit is not None else ""
         if limit is not None:
             params.append(limit)
-        with self._read() as db:
+        with self.reader() as db:
             rows = db.execute(
                 f"SELECT {_SELECT} FROM findings {where} ORDER BY severity_rank DESC, last_seen DESC, id{tail}",
                 params,
@@ -403,13 +416,13 @@ class Store:
         return record.finding if record else None
 
     def get_record(self, finding_id: str) -> StoredFinding | None:
-        with self._read() as db:
+        with self.reader() as db:
             row = db.execute(f"SELECT {_SELECT} FROM findings WHERE id = ?", [finding_id]).fetchone()
         return _record(row) if row else None
 
     def history(self, finding_id: str) -> list[HistoryEntry]:
         """What happened to one finding, oldest first."""
-        with self._read() as db:
+        with self.reader() as db:
             rows = db.execute('SELECT finding_id, run_id, "at", change FROM finding_history WHERE finding_id = ? '
                               "ORDER BY seq", [finding_id]).fetchall()
         return [HistoryEntry(r[0], r[1], r[2].replace(tzinfo=UTC), Change(r[3])) for r in rows]
@@ -419,7 +432,7 @@ class Store:
     def audit(self, actor: str, action: str, target: str, dry_run: bool,
               details: dict[str, Any] | None = None) -> int:
         """Append one entry and return its sequence number. Call it *before* the action it describes."""
-        with self._write() as db:
+        with self.transaction() as db:
             row = db.execute(
                 "INSERT INTO audit_log VALUES (nextval('audit_log_seq'), ?, ?, ?, ?, ?, ?::JSON) RETURNING seq",
                 [_now(), actor, action, target, dry_run, _dumps(details or {})],
@@ -434,7 +447,7 @@ class Store:
         tail = " LIMIT ?" if limit is not None else ""
         if limit is not None:
             params.append(limit)
-        with self._read() as db:
+        with self.reader() as db:
             rows = db.execute('SELECT seq, "at", actor, action, target, dry_run, details FROM audit_log '
                               f"{where} ORDER BY seq{tail}", params).fetchall()
         return [AuditEntry(r[0], r[1].replace(tzinfo=UTC), r[2], r[3], r[4], r[5], json.loads(r[6])) for r in rows]
@@ -442,13 +455,13 @@ class Store:
     # --- checkpoints -----------------------------------------------------------------------------------------
 
     def get_checkpoint(self, source: str, key: str) -> str | None:
-        with self._read() as db:
+        with self.reader() as db:
             row = db.execute('SELECT "position" FROM checkpoints WHERE source = ? AND "key" = ?',
                              [source, key]).fetchone()
         return None if row is None else str(row[0])
 
     def set_checkpoint(self, source: str, key: str, position: str) -> None:
-        with self._write() as db:
+        with self.transaction() as db:
             db.execute(
                 'INSERT INTO checkpoints VALUES (?, ?, ?, ?) ON CONFLICT (source, "key") '
                 'DO UPDATE SET "position" = excluded."position", updated_at = excluded.updated_at',

@@ -35,7 +35,7 @@ def seen_for(store: Store, principals: Sequence[tuple[str, str]]) -> list[SeenRo
     if not principals:
         return []
     accounts, names = _columns(principals, 2)
-    with store._read() as db:
+    with store.reader() as db:
         rows = db.execute(
             "SELECT s.account, s.principal, s.dimension, s.value, s.first_seen, s.last_seen, s.events "
             "FROM baseline_seen s JOIN (SELECT unnest(?::VARCHAR[]) AS account, unnest(?::VARCHAR[]) AS principal) p "
@@ -51,7 +51,7 @@ def volume_for(store: Store, principals: Sequence[tuple[str, str]], metric: str,
     if not principals:
         return []
     accounts, names = _columns(principals, 2)
-    with store._read() as db:
+    with store.reader() as db:
         rows = db.execute(
             "SELECT v.account, v.principal, v.metric, v.hour, v.events FROM baseline_volume v "
             "JOIN (SELECT unnest(?::VARCHAR[]) AS account, unnest(?::VARCHAR[]) AS principal) p "
@@ -67,7 +67,7 @@ def fold_seen(store: Store, rows: Sequence[SeenRow]) -> None:
     if not rows:
         return
     cols = _columns(rows, 7)
-    with store._write() as db:
+    with store.transaction() as db:
         db.execute(
             "INSERT INTO baseline_seen SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::VARCHAR[]), unnest(?::TIMESTAMP[]), unnest(?::TIMESTAMP[]), unnest(?::BIGINT[]) "
@@ -84,7 +84,7 @@ def fold_volume(store: Store, rows: Sequence[VolumeRow]) -> None:
     if not rows:
         return
     cols = _columns(rows, 5)
-    with store._write() as db:
+    with store.transaction() as db:
         db.execute(
             "INSERT INTO baseline_volume SELECT unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), "
             "unnest(?::TIMESTAMP[]), unnest(?::BIGINT[]) "
