@@ -29,6 +29,7 @@ from cloudwarden.core.errors import BadInputError, CredentialsRefused
 from cloudwarden.core.finding import Finding
 from cloudwarden.findings.reader import read_findings
 from cloudwarden.respond.actions import ActionContext, get_action
+from cloudwarden.respond.actions.base import marked_session
 from cloudwarden.respond.asl import ExecutionFailed, StateMachine, StatesError
 from cloudwarden.respond.case import CaseFolder, case_dir
 from cloudwarden.respond.journal import Journal
@@ -97,7 +98,7 @@ def run_playbook(
     case = CaseFolder(case_dir(output_dir.resolve(), run_id))  # absolute: approve may run from elsewhere
     data = {"finding": finding.redacted().to_json_dict(), "regions": list(regions or [finding.region])}
     records, journal = Records(store), Journal(store)
-    clients = _clients(target, finding.account_id, role_name)
+    clients = _clients(target, finding.account_id, role_name, run_id)
     records.create_run(run_id, playbook.name, finding, data, execute=execute, auto_approve=auto_approve,
                        case_dir=case.root, started_at=started)
     journal.append(ACTOR, "respond.run", finding.resource.id, dry_run=not execute,
@@ -134,7 +135,7 @@ def approve(run_id: str, *, store: Store, target: AwsTarget, role_name: str | No
     run = records.get_run(run_id)
     playbook = load_playbook(run.playbook)
     case = CaseFolder(run.case_dir)
-    clients = _clients(target, run.account_id, role_name)
+    clients = _clients(target, run.account_id, role_name, run_id)
     return _finish(run, _pass(run, playbook.definition, Mode.EXECUTE, clients, store, case), store, case)
 
 
@@ -143,7 +144,7 @@ def rollback(run_id: str, *, store: Store, target: AwsTarget, role_name: str | N
     records, journal = Records(store), Journal(store)
     run = records.get_run(run_id)
     case = CaseFolder(run.case_dir)
-    ctx = _context(run, _clients(target, run.account_id, role_name), case)
+    ctx = _context(run, _clients(target, run.account_id, role_name, run_id), case)
     restored: list[str] = []
     failed: list[str] = []
     for undo in reversed([u for u in records.undo_records(run_id) if u.undone_at is None]):
@@ -176,9 +177,12 @@ def runs(store: Store) -> list[RunRecord]:
 # --- internals ---------------------------------------------------------------------------------------------
 
 
-def _clients(target: AwsTarget, account_id: str, role_name: str | None) -> ClientMaker:
-    """Clients acting in ``account_id``: the caller's own, or a role assumed there with ``role_name``."""
-    session = make_session(target)
+def _clients(target: AwsTarget, account_id: str, role_name: str | None, run_id: str) -> ClientMaker:
+    """Clients acting in ``account_id``: the caller's own, or a role assumed there with ``role_name``.
+
+    Every call, the identity check and the AssumeRole included, carries ``cloudwarden-respond/<run_id>``.
+    """
+    session = marked_session(make_session(target), run_id)
     caller = caller_identity(session, target)["Account"]
     if caller != account_id:
         if not role_name:
@@ -186,7 +190,7 @@ def _clients(target: AwsTarget, account_id: str, role_name: str | None) -> Clien
                                                f"for {caller}; pass --role-name to act through a role there")
         arn = role_arn(account_id, role_name)
         try:
-            session = assume_role_session(session, target, arn)
+            session = marked_session(assume_role_session(session, target, arn), run_id)
         except botocore.exceptions.ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             raise CredentialsRefused(f"cannot assume {arn} ({code})") from None

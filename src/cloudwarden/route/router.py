@@ -25,7 +25,10 @@ Playbook targets start :func:`cloudwarden.respond.runner.run_playbook` on each f
 the rule says ``execute: true``, and never auto-approved: disruptive steps of an executing run still wait for
 ``respond approve``. A playbook that cannot start (no principal in the finding, credentials refused) is
 reported with its error and retried on a later run. Playbooks act on a finding's principal, so several
-findings about one principal start one run per playbook, which answers them all.
+findings about one principal start one run per playbook, which answers them all. A finding whose evidence
+events were all made by a playbook run (User-Agent ``cloudwarden-respond/<run id>``) never starts one: a
+remediation does not respond to itself (detection already allowlists those calls; this holds for findings
+from elsewhere too).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ from cloudwarden.store import Store
 
 ALREADY_SENT: Final = "already-sent"
 DEDUPE_WINDOW: Final = "dedupe-window"
+REMEDIATION: Final = "remediation"
+RESPOND_AGENT: Final = "cloudwarden-respond/"  # respond.actions.base.RESPOND_AGENT (respond loads lazily)
 SAME_BATCH: Final = "same-batch"
 SAME_PRINCIPAL: Final = "same-principal"
 THROTTLED: Final = "throttled"
@@ -78,7 +83,8 @@ class QueuedMessage:
 @dataclass(frozen=True)
 class Held:
     """A match that was not sent: ``reason`` is ``already-sent``, ``dedupe-window``, ``same-batch``,
-    ``same-principal`` (a playbook run this call starts for the same principal answers it) or ``throttled``."""
+    ``same-principal`` (a playbook run this call starts for the same principal answers it), ``remediation``
+    (a playbook target for a finding made only of playbook runs' own calls) or ``throttled``."""
 
     rule: str
     target: str
@@ -188,6 +194,9 @@ def route_findings(
     for finding, rule in matches:
         for target in rule.targets:
             key = target.key if isinstance(target, PlaybookTarget) else target
+            if isinstance(target, PlaybookTarget) and _remediation_only(finding):
+                report.suppressed.append(Held(rule.name, key, finding.id, REMEDIATION))
+                continue
             started = runs.get((key, finding.principal or finding.id)) if isinstance(target, PlaybookTarget) else None
             reason = state.hold_reason(rule, key, finding, taken, throttle=started is None)
             if reason == THROTTLED:
@@ -383,6 +392,15 @@ def _start(run: _Run, state: _State, store: Store, settings: PlaybookSettings | 
                    "changes": list(s.changes)} for s in result.steps)
     return PlaybookRun(rule.name, target.name, finding.id, target.execute, result.status.value, result.run_id,
                        tuple(result.pending), result.error, str(result.case_dir), steps, covers)
+
+
+def _remediation_only(finding: Finding) -> bool:
+    """True when every evidence event of ``finding`` is a playbook run's own call (its user agents, as
+    detection records them in ``evidence.details``, all carry the ``cloudwarden-respond/`` marker)."""
+    agents = finding.evidence.details.get("user_agents")
+    if not isinstance(agents, list) or not agents:
+        return False
+    return all(isinstance(agent, str) and RESPOND_AGENT in agent for agent in agents)
 
 
 def _message_key(target: str, sends: list[tuple[str, int]]) -> str:

@@ -12,7 +12,11 @@ as ``cloudwarden:<name>``. Its parts:
 * ``targets`` names the resources it would touch, which the runner checks for the ``cloudwarden:exclude``
   tag before anything else happens.
 
-Only this package talks to AWS in ``respond``; every client comes from :class:`ActionContext`.
+Only this package talks to AWS in ``respond``; every client comes from :class:`ActionContext`, whose
+factory is built on a :func:`marked_session`: every request of a run carries the User-Agent suffix
+``cloudwarden-respond/<run id>`` (:func:`respond_user_agent`), so CloudTrail records each remediation
+call with it and detection (the rule pack's shared allowlist) and routing never take a remediation's
+own calls for an attack to respond to.
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final, cast
 
+import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from cloudwarden.core.arn import Arn
@@ -33,6 +39,40 @@ from cloudwarden.core.finding import scrub_secrets
 from cloudwarden.respond.asl.errors import StatesError
 
 EXCLUDE_TAG = "cloudwarden:exclude"
+RESPOND_AGENT: Final = "cloudwarden-respond/"  # User-Agent marker of every call a playbook run makes
+
+
+def respond_user_agent(run_id: str) -> str:
+    """The User-Agent suffix of run ``run_id``'s calls: ``cloudwarden-respond/<run id>``."""
+    return f"{RESPOND_AGENT}{run_id}"
+
+
+class _MarkedSession:
+    """``base`` whose clients all send the run's User-Agent marker, appended to whatever
+    ``user_agent_extra`` the caller's own ``Config`` sets; everything else is ``base``'s own.
+
+    A wrapper rather than a second ``boto3.Session`` over the same botocore session: boto3 registers its
+    handlers on the botocore session per ``boto3.Session``, and twice is an error for S3 clients.
+    """
+
+    def __init__(self, base: boto3.Session, run_id: str) -> None:
+        self._base = base
+        self.marker = respond_user_agent(run_id)
+
+    def client(self, *args: Any, **kwargs: Any) -> Any:
+        given: Config | None = kwargs.get("config")
+        extra = " ".join(part for part in (getattr(given, "user_agent_extra", None), self.marker) if part)
+        marker = Config(user_agent_extra=extra)
+        kwargs["config"] = given.merge(marker) if given is not None else marker
+        return self._base.client(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+
+def marked_session(base: boto3.Session, run_id: str) -> boto3.Session:
+    """``base`` as a session whose every client carries :func:`respond_user_agent` of ``run_id``."""
+    return cast(boto3.Session, _MarkedSession(base, run_id))
 
 
 @dataclass(frozen=True)
