@@ -217,8 +217,9 @@ def test_running_again_reaches_the_same_end_state_without_duplicates(story: Stor
     assert story.states["second"] == story.states["first"]
     assert story.states["second"]["local_policies"].count(QUARANTINE) == 1
     assert story.states["second"]["inline"][org.USER_CI].count(REVOKE_POLICY_NAME) == 1
-    # Only the session cutoff moves forward to this run's start; nothing else had anything left to do.
-    assert [s.path for s in second.steps if s.outcome is Outcome.EXECUTED] == ["RevokeSessions"]
+    # Nothing else had anything left to do; only the session cutoff may move forward to this run's start (it
+    # does when the second run starts in a later second than the first: run times have whole-second resolution).
+    assert [s.path for s in second.steps if s.outcome is Outcome.EXECUTED] in ([], ["RevokeSessions"])
 
 
 def test_approving_the_recovery_gate_lifts_the_quarantine(story: Story) -> None:
