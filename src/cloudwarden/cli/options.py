@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from cloudwarden.aws.session import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.severity import Severity
 
@@ -52,6 +53,18 @@ class AwsOptions:
     formats: tuple[str, ...]
     fail_on: Severity | None
     quiet: bool
+
+    def target(self) -> AwsTarget:
+        """Where to call AWS: the endpoint and profile, in the first named region (else the default one)."""
+        region = self.regions[0] if self.regions and self.regions[0] != "all" else None
+        extra = {"region": region} if region else {}
+        return AwsTarget(endpoint_url=self.endpoint_url, profile=self.profile, **extra)
+
+    def region_list(self) -> list[str] | None:
+        """The regions named, or None for "the default" and for ``all``."""
+        if self.regions is None or "all" in self.regions:
+            return None
+        return list(self.regions)
 
     @classmethod
     def from_flags(

@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cloudwarden.aws.session import AwsTarget
 from cloudwarden.cli.options import (
     DEFAULT_OUTPUT_DIR,
     AwsOptions,
@@ -46,17 +45,6 @@ AutoApproveOpt = Annotated[
     bool, typer.Option("--auto-approve", help="Run disruptive steps without waiting for `respond approve`.")
 ]
 
-
-def _target(options: AwsOptions) -> AwsTarget:
-    region = options.regions[0] if options.regions and options.regions[0] != "all" else None
-    extra = {"region": region} if region else {}
-    return AwsTarget(endpoint_url=options.endpoint_url, profile=options.profile, **extra)
-
-
-def _regions(options: AwsOptions) -> list[str] | None:
-    if options.regions is None or "all" in options.regions:
-        return None
-    return list(options.regions)
 
 
 def _print_run(console: Console, result: RunResult, quiet: bool) -> None:
@@ -97,8 +85,8 @@ def run(
     with Store.open(store_path) as store:
         found = load_finding(finding, store)
         result = run_playbook(playbook, found, execute=execute, auto_approve=auto_approve, store=store,
-                              target=_target(options), output_dir=options.output_dir, role_name=options.role_name,
-                              regions=_regions(options))
+                              target=options.target(), output_dir=options.output_dir, role_name=options.role_name,
+                              regions=options.region_list())
     _print_run(Console(), result, quiet)
     if result.status is RunStatus.FAILED:
         raise typer.Exit(3)
@@ -116,7 +104,7 @@ def approve_cmd(
     """Approve the steps RUN_ID waits for, and carry on."""
     options = AwsOptions.from_flags(endpoint_url=endpoint_url, profile=profile, role_name=role_name, quiet=quiet)
     with Store.open(store_path) as store:
-        result = approve(run_id, store=store, target=_target(options), role_name=options.role_name)
+        result = approve(run_id, store=store, target=options.target(), role_name=options.role_name)
     _print_run(Console(), result, quiet)
     if result.status is RunStatus.FAILED:
         raise typer.Exit(3)
@@ -134,7 +122,7 @@ def rollback_cmd(
     """Undo what RUN_ID changed, newest change first; says what could not be undone."""
     options = AwsOptions.from_flags(endpoint_url=endpoint_url, profile=profile, role_name=role_name, quiet=quiet)
     with Store.open(store_path) as store:
-        result = rollback(run_id, store=store, target=_target(options), role_name=options.role_name)
+        result = rollback(run_id, store=store, target=options.target(), role_name=options.role_name)
     console = Console()
     if not quiet:
         for line in result.restored:

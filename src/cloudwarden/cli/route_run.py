@@ -14,7 +14,6 @@ from typing import Annotated
 
 import typer
 
-from cloudwarden.aws.session import AwsTarget
 from cloudwarden.cli.options import (
     DEFAULT_OUTPUT_DIR,
     AwsOptions,
@@ -75,8 +74,8 @@ def run(
         outbox = Outbox(store, configured)
         settings = None
         if any(rule.playbook_targets for rule in ruleset):
-            settings = PlaybookSettings(target=_target(options), output_dir=options.output_dir,
-                                        role_name=options.role_name, regions=_regions(options))
+            settings = PlaybookSettings(target=options.target(), output_dir=options.output_dir,
+                                        role_name=options.role_name, regions=options.region_list())
         report = route_findings(routed, ruleset, store=store, outbox=outbox, playbooks=settings)
         delivery = outbox.deliver_due() if deliver else None
         waiting = outbox.counts()[State.PENDING]
@@ -93,17 +92,6 @@ def _findings(store: Store, given: list[Finding] | None) -> list[Finding]:
     store.end_run(run_id, "succeeded", {"findings": len(given)})
     return given
 
-
-def _target(options: AwsOptions) -> AwsTarget:
-    region = options.regions[0] if options.regions and options.regions[0] != "all" else None
-    extra = {"region": region} if region else {}
-    return AwsTarget(endpoint_url=options.endpoint_url, profile=options.profile, **extra)
-
-
-def _regions(options: AwsOptions) -> list[str] | None:
-    if options.regions is None or "all" in options.regions:
-        return None
-    return list(options.regions)
 
 
 def _print(report: RouteReport, delivery: DeliveryReport | None, waiting: int, quiet: bool) -> None:
