@@ -5,12 +5,16 @@ management account only (no role fan-out, so both see the same account), one reg
 Prowler is run, never vendored: it is installed at run time into its own virtual environment under a scratch
 directory (``python3 -m venv SCRATCH/prowler-venv && SCRATCH/prowler-venv/bin/pip install prowler``), reused
 when present. Each run is measured for wall time and peak resident memory (``os.wait4`` rusage of the child and
-its descendants). API calls: cloudwarden reports its own; for both, the lab's ``requests_total`` delta is shown.
+its descendants). Both start from compiled bytecode (cloudwarden's modules are byte-compiled first, as pip
+does for an installed package and did for Prowler). API calls: cloudwarden reports its own; for both, the
+lab's ``requests_total`` delta is shown.
 
 Verdicts are lined up per (FSBP control, resource): Prowler's OCSF findings carry their check id in
 ``metadata.event_code``, and ``../shared/reference/controls.md`` maps Prowler check ids to FSBP ids (its FSBP
 tables, plus its CIS v5.0.0 tables for the Security Hub controls that FSBP does not list). A control with several
-Prowler checks FAILs a resource when any of them does. Not a test; CI does not run it.
+Prowler checks FAILs a resource when any of them does. Where the two decide at different scopes (per account
+vs per resource; IAM.27 per identity vs once on the policy), the per-resource side is folded into the
+other's. Not a test; CI does not run it.
 
 Run: ``.venv/bin/python bench/posture_vs_prowler.py [--scratch DIR] [--services s3,iam,...] [--timeout S]``.
 """
@@ -18,6 +22,7 @@ Run: ``.venv/bin/python bench/posture_vs_prowler.py [--scratch DIR] [--services 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import re
@@ -32,6 +37,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+import cloudwarden
 from cloudwarden.inventory.registry import services as cloudwarden_services
 from cloudwarden.lab.client import LabClient
 from cloudwarden.lab.demo_org import MANAGEMENT
@@ -66,6 +72,16 @@ def ensure_prowler(scratch: Path) -> Path:
                    check=True)
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "prowler"], check=True)
     return exe
+
+
+def compile_cloudwarden() -> Path:
+    """Byte-compile cloudwarden's modules, as ``pip install`` does for an installed package (Prowler's venv got
+    its ``.pyc`` files when pip installed it). An editable checkout run with ``PYTHONDONTWRITEBYTECODE`` set
+    would otherwise recompile every module at each start. Code only: no scan data is kept between runs."""
+    package = Path(cloudwarden.__file__).resolve().parent
+    if not compileall.compile_dir(str(package), quiet=1):
+        raise SystemExit(f"cannot byte-compile {package}")
+    return package
 
 
 def prowler_services(exe: Path) -> set[str]:
@@ -175,6 +191,23 @@ def prowler_verdicts(out_dir: Path, mapping: dict[str, set[str]]) -> tuple[dict[
     return verdicts, total, checks
 
 
+# FSBP decides these per identity (Security Hub's resource types are the user, group and role); Prowler once on
+# the AWS managed policy they are about ("attached to no identity"). Our identity verdicts fold onto that policy
+# (FAIL when any identity has it attached) so the two meet.
+POLICY_SCOPED = {"IAM.27": "arn:aws:iam::aws:policy/AWSCloudShellFullAccess"}
+
+
+def align_policy_scoped(ours: dict[tuple[str, str], str], theirs: dict[tuple[str, str], str]) -> None:
+    for control, policy in POLICY_SCOPED.items():
+        decided = [k for k in ours if k[0] == control and ours[k] in ("PASS", "FAIL")]
+        if (control, policy) not in theirs or not decided:
+            continue
+        folded = "FAIL" if any(ours[k] == "FAIL" for k in decided) else "PASS"
+        for k in decided:
+            del ours[k]
+        ours[(control, policy)] = folded
+
+
 def align_scopes(ours: dict[tuple[str, str], str], theirs: dict[tuple[str, str], str]) -> None:
     """Where one tool decides a control once per account and the other per resource (trail, detector, policy),
     fold the per-resource side into one account verdict (FAIL when any resource FAILs) so the two can meet."""
@@ -282,6 +315,7 @@ def main() -> int:
     missing = [s for s in wanted if s not in overlap]
     if missing:
         raise SystemExit(f"--services: not supported by both tools: {', '.join(missing)}")
+    print(f"bytecode: compiled ahead for both ({compile_cloudwarden()}; Prowler's by pip)")
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
     sys.stderr.flush()
     saved_stderr = os.dup(2)  # the in-process lab's server prints moto's tracebacks for unimplemented actions
@@ -305,6 +339,7 @@ def main() -> int:
         print(f"Prowler produced no usable OCSF output ({exc}); last lines of {pr.log}:")
         print("\n".join("  " + t for t in tail))
         return 1
+    align_policy_scoped(ours, theirs)
     align_scopes(ours, theirs)
     unmapped = sorted(c for c in checks if c not in mapping)
     print(f"Prowler: {total} findings from {len(checks)} checks ({len(checks) - len(unmapped)} map to FSBP ids)")

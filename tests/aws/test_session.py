@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
@@ -43,3 +44,32 @@ def test_endpoint_without_credentials_uses_lab_default_keys(monkeypatch: pytest.
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     creds = make_session(AwsTarget(endpoint_url="http://127.0.0.1:1")).get_credentials()
     assert creds is not None and creds.access_key == "testing"
+
+
+def test_model_files_load_as_plain_dicts_equal_to_botocores_own() -> None:
+    from botocore import BOTOCORE_ROOT
+    from botocore.loaders import JSONFileLoader
+
+    from cloudwarden.aws.session import PlainJSONFileLoader
+
+    session = make_session(AwsTarget(endpoint_url="http://127.0.0.1:1"))
+    loader = session._session.get_component("data_loader")
+    assert isinstance(loader.file_loader, PlainJSONFileLoader)
+    version = loader.determine_latest_version("sts", "service-2")
+    base = os.path.join(BOTOCORE_ROOT, "data", "sts", version, "service-2")
+    plain, theirs = PlainJSONFileLoader().load_file(base), JSONFileLoader().load_file(base)
+    assert type(plain) is dict and plain == theirs and list(plain) == list(theirs)
+    assert PlainJSONFileLoader().load_file(base + "-missing") is None
+    client = session.client("sts", endpoint_url="http://127.0.0.1:1")
+    assert "AssumeRole" in client.meta.service_model.operation_names
+
+
+def test_an_assumed_role_session_shares_the_callers_model_loader() -> None:
+    import boto3
+
+    from cloudwarden.aws.session import fast_model_loading
+
+    base = make_session(AwsTarget(endpoint_url="http://127.0.0.1:1"))
+    other = fast_model_loading(boto3.Session(region_name="us-east-1", aws_access_key_id="a",
+                                             aws_secret_access_key="b"), share_with=base)
+    assert other._session.get_component("data_loader") is base._session.get_component("data_loader")

@@ -102,3 +102,35 @@ def test_html_error_pages_are_summarised() -> None:
     page: Any = "<!doctype html>\n<html><title>500 Internal Server Error</title></html>"
     assert "HTML error page" in short_message(page)
     assert short_message("Access Denied") == "Access Denied"
+
+
+def _bare_context(concurrency: int) -> UnitContext:
+    target = AwsTarget(endpoint_url="http://127.0.0.1:1")
+    return UnitContext(ClientFactory(target, make_session(target), "123456789012"), "123456789012", "us-east-1",
+                       "s3", concurrency=concurrency)
+
+
+def test_map_runs_a_units_independent_calls_at_once_and_keeps_their_order() -> None:
+    import threading
+
+    ctx = _bare_context(concurrency=4)
+    together = threading.Barrier(4, timeout=10)  # breaks (raises) unless four calls are in flight at once
+
+    def call(n: int) -> int:
+        together.wait()
+        return n * n
+
+    assert ctx.map(call, [3, 1, 2, 0]) == [9, 1, 4, 0]
+    assert ctx.gather({"b": lambda: 2, "a": lambda: 1}) == {"b": 2, "a": 1}
+    assert list(ctx.gather({"b": lambda: 2, "a": lambda: 1})) == ["b", "a"]
+
+
+def test_map_lets_an_exception_of_one_call_propagate() -> None:
+    def call(n: int) -> int:
+        if n == 2:
+            raise KeyError("shape")
+        return n
+
+    for concurrency in (1, 4):
+        with pytest.raises(KeyError, match="shape"):
+            _bare_context(concurrency).map(call, [1, 2, 3])

@@ -66,6 +66,8 @@ WEAKNESSES: list[tuple[str, str, str]] = [
     (PROD, "IAM.1", "legacy-admin"), (PROD, "IAM.2", "legacy-admin"), (PROD, "IAM.3", "legacy-admin"),
     (PROD, "IAM.8", "legacy-admin"), (PROD, "IAM.22", "legacy-admin"),
     (PROD, "IAM.2", "ops-admin"), (PROD, "CW.IAM.2", "ops-admin"),
+    # AdministratorAccess is attached in every account (break-glass, ops-admin): IAM.1 per account
+    *[(a, "IAM.1", "AdministratorAccess") for a in (MGMT, PROD, DEV)],
     (PROD, "IAM.2", "svc-reporting"), (PROD, "IAM.3", "svc-reporting"), (PROD, "IAM.8", "svc-reporting"),
     (PROD, "IAM.22", "svc-reporting"),
     (PROD, "CW.IAM.3", "cross-account-any"), (PROD, "CW.IAM.4", "vendor-audit"),
@@ -110,6 +112,7 @@ def test_dev_has_no_guardduty_in_any_region(scanned: Any, account: str, control:
 
 WELL_CONFIGURED: list[tuple[str, str, str]] = [
     *[(MGMT, c, MGMT) for c in ("IAM.7", "IAM.15", "IAM.16", "IAM.18", "S3.1", "CloudTrail.1")],
+    (MGMT, "IAM.1", "AWSSupportAccess"), (MGMT, "IAM.27", "break-glass"),
     (MGMT, "EC2.7", f"{MGMT}/{HOME}"), (DEV, "S3.1", DEV), (PROD, "IAM.18", PROD),
     *[(MGMT, c, org.TRAIL_ORG) for c in ("CloudTrail.2", "CloudTrail.4", "CloudTrail.7")],
     *[(MGMT, c, org.BUCKET_ORG_TRAIL) for c in ("S3.2", "S3.8", "S3.9", "CW.S3.1")],

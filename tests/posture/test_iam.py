@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cloudwarden.posture.evaluate import evaluate
 from cloudwarden.posture.registry import controls
 from tests.posture import docs as d
 from tests.posture.cases import Case, check, covered
@@ -143,3 +144,33 @@ def test_every_iam_control_has_pass_fail_and_not_available_cases() -> None:
     seen = covered(CASES, ("IAM.", "CW.IAM."))
     for item in controls(services=["iam"]):
         assert {"PASSED", "FAILED", "NOT_AVAILABLE"} <= seen.get(item.id, set()), item.id
+
+
+def aws_managed(name: str, document: dict[str, object], *accounts: str, **calls: object) -> d.Doc:
+    return d.with_(d.managed_policy(name, document, aws=True), data={"AttachedInAccounts": list(accounts)},
+                   calls=dict(calls))
+
+
+def iam1(*docs: d.Doc) -> dict[tuple[str, str], tuple[str, str]]:
+    found = evaluate(list(docs), controls=["IAM.1"], now=d.NOW)
+    return {(f.account_id, f.resource.id.rsplit("/", 1)[-1]): (f.status.value, f.description) for f in found}
+
+
+def test_iam1_decides_an_attached_aws_managed_policy_once_per_account_it_is_attached_in() -> None:
+    verdicts = iam1(aws_managed("AdministratorAccess", d.policy_doc(ADMIN), d.ACCT, d.OTHER),
+                    aws_managed("AWSSupportAccess", d.policy_doc(d.statement("support:*")), d.ACCT),
+                    aws_managed("ReadOnlyAccess", d.policy_doc(d.statement("s3:Get*"))))  # attached nowhere
+    assert set(verdicts) == {(d.ACCT, "AdministratorAccess"), (d.OTHER, "AdministratorAccess"),
+                             (d.ACCT, "AWSSupportAccess")}
+    assert verdicts[(d.OTHER, "AdministratorAccess")][0] == "FAILED"
+    assert "allows * on *" in verdicts[(d.ACCT, "AdministratorAccess")][1]
+    assert verdicts[(d.ACCT, "AWSSupportAccess")][0] == "PASSED"
+    # no finding is filed under the pseudo-account "aws" that holds the shared document
+    assert all(account != "aws" for account, _ in verdicts)
+
+
+def test_iam1_on_an_aws_managed_policy_that_could_not_be_read_is_not_available() -> None:
+    unread = d.with_(aws_managed("AdministratorAccess", d.policy_doc(ADMIN), d.ACCT,
+                                 GetPolicy=d.error("AccessDenied", "no")), data={"PolicyVersionList": []})
+    status, reason = iam1(unread)[(d.ACCT, "AdministratorAccess")]
+    assert status == "NOT_AVAILABLE" and "AccessDenied on iam:GetPolicy" in reason

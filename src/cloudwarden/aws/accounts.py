@@ -23,7 +23,7 @@ import botocore.exceptions
 from botocore.credentials import RefreshableCredentials
 from botocore.session import get_session
 
-from cloudwarden.aws.session import AwsTarget, ClientFactory, client_config
+from cloudwarden.aws.session import AwsTarget, ClientFactory, client_config, fast_model_loading
 
 ENABLED_OPT_IN = ("opt-in-not-required", "opted-in")
 SESSION_NAME = "cloudwarden-scan"
@@ -72,7 +72,7 @@ def assume_role_session(
     )
     core = get_session()
     core._credentials = credentials  # type: ignore[attr-defined]  # botocore has no public setter for these
-    return boto3.Session(botocore_session=core, region_name=target.region)
+    return fast_model_loading(boto3.Session(botocore_session=core, region_name=target.region), share_with=base)
 
 
 def organization_accounts(factory: ClientFactory) -> list[dict[str, Any]]:

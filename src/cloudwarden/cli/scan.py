@@ -1,9 +1,9 @@
 """`cloudwarden scan`: collect an inventory snapshot, then evaluate posture controls over it; and
 `cloudwarden drift A B` between two stored snapshots.
 
-Thin on purpose: parse the global options, call
-:func:`cloudwarden.inventory.stage.collect_snapshot` with a Rich progress bar per account and region, print
-what was collected (resources per account, region and type, API calls, every collection error), then
+Thin on purpose: parse the global options, call :func:`cloudwarden.inventory.stage.collect_snapshot` with a
+Rich progress bar per account, region and service (on stderr, when it is a terminal), print what was
+collected (resources per account, region and type, API calls, every collection error), then
 :func:`cloudwarden.posture.stage.run_posture` (framework, services, controls, mutelist, baseline), store and
 write the findings, and print the scores. Collection errors do not change the exit code (the controls they
 leave undecided say ``NOT_AVAILABLE``); a target that cannot be reached at all exits 3.
@@ -17,11 +17,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cloudwarden import __version__
@@ -115,7 +114,7 @@ def scan(
         run_id = store.start_run("scan")
         result: SnapshotResult | None = None
         try:
-            with _ProgressBars(console) as bars:
+            with _ProgressBars(_ProgressBars.wanted(quiet)) as bars:
                 result = collect_snapshot(target, store=store, accounts=account_ids, regions=opts.regions,
                                           services=wanted, role_name=opts.role_name, progress=bars.update,
                                           options=collect_options, run_id=run_id)
@@ -224,31 +223,45 @@ def _accounts(text: str | None) -> tuple[str, ...] | None:
 
 
 class _ProgressBars:
-    """One bar per account and region (global services count under us-east-1); the description names the
-    service that finished last."""
+    """One Rich bar per account, region and service (global services count under us-east-1), on stderr and only
+    when stderr is a terminal: piped output, ``--format json`` runs and tests see none of it. The description
+    names the unit (resource type) that finished last. A no-op when disabled (Rich's progress is not even
+    imported)."""
 
-    def __init__(self, console: Console) -> None:
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), console=console, transient=True)
-        self.bars: dict[tuple[str, str], TaskID] = {}
+    def __init__(self, enabled: bool) -> None:
+        self.progress: Any = None
+        self.bars: dict[tuple[str, str, str], Any] = {}
+        if enabled:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), console=Console(stderr=True), transient=True)
+
+    @staticmethod
+    def wanted(quiet: bool) -> bool:
+        return not quiet and Console(stderr=True).is_terminal
 
     def __enter__(self) -> _ProgressBars:
-        self.progress.start()
+        if self.progress is not None:
+            self.progress.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self.progress.stop()
+        if self.progress is not None:
+            self.progress.stop()
 
     def update(self, event: ProgressEvent) -> None:
-        key = (event.account, event.region)
+        if self.progress is None:
+            return
+        key = (event.account, event.region, event.service)
+        label = f"{event.account} {event.region} {event.service}"
         if event.kind == "planned":
             if key not in self.bars:
-                self.bars[key] = self.progress.add_task(f"{event.account} {event.region}", total=0)
+                self.bars[key] = self.progress.add_task(label, total=0)
             bar = self.progress.tasks[self.bars[key]]
             self.progress.update(self.bars[key], total=(bar.total or 0) + 1)
             return
-        self.progress.update(self.bars[key], advance=1,
-                             description=f"{event.account} {event.region} [dim]{event.service}[/]")
+        self.progress.update(self.bars[key], advance=1, description=f"{label} [dim]{event.unit}[/]")
 
 
 def print_collection(console: Console, result: SnapshotResult) -> None:

@@ -9,9 +9,11 @@ never catch AWS errors themselves, so "could not look" can never pass for "nothi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import builtins
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import botocore.exceptions
 import jmespath  # type: ignore[import-untyped]
@@ -22,6 +24,11 @@ from cloudwarden.aws.session import ClientFactory
 from cloudwarden.inventory.document import NOT_CONFIGURED, clean, error_entry
 
 DEFAULT_CAP = 5000
+# Calls one unit keeps in flight at once (per-bucket, per-user detail calls...). Each still takes a token of
+# its (account, service, region) bucket first, so this spreads latency, never the rate.
+DEFAULT_CONCURRENCY = 8
+T = TypeVar("T")
+R = TypeVar("R")
 # Failures below the API (connection lost, timeouts, an answer that is not the API's format, such as a
 # local endpoint's HTML error page for an operation it does not implement): recorded with their class name.
 _TRANSPORT_ERRORS = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError, ResponseParserError)
@@ -46,6 +53,7 @@ class UnitContext:
     regions: tuple[str, ...] = ()  # every region the scan covers (global collectors filter by it)
     caps: Mapping[str, int] = field(default_factory=dict)  # per resource type, beside the default ``cap``
     errors: list[dict[str, str]] = field(default_factory=list)
+    concurrency: int = DEFAULT_CONCURRENCY
 
     def cap_for(self, resource_type: str) -> int:
         return int(self.caps.get(resource_type, self.cap))
@@ -119,6 +127,25 @@ class UnitContext:
                         service=service, region=region)
             return Listing(items=items[:limit], truncated=True)
         return Listing(items=items)
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> builtins.list[R]:
+        """``[fn(item) for item in items]`` with up to ``concurrency`` running at once, results in order.
+
+        For independent calls of one unit (each bucket's or user's details): a unit's calls wait on the
+        network one after another otherwise, and the slowest unit sets the scan's wall time. An exception
+        in ``fn`` propagates as it would from the loop (``fn`` records AWS errors through :meth:`call`).
+        """
+        todo = list(items)
+        if len(todo) <= 1 or self.concurrency <= 1:
+            return [fn(item) for item in todo]
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(todo)),
+                                thread_name_prefix="collect-call") as pool:
+            return list(pool.map(fn, todo))
+
+    def gather(self, calls: Mapping[str, Callable[[], R]]) -> dict[str, R]:
+        """Run named independent thunks like :meth:`map`; ``{name: result}`` in ``calls``' order."""
+        names = list(calls)
+        return dict(zip(names, self.map(lambda name: calls[name](), names), strict=True))
 
     def record(self, operation: str, code: str, message: str, *, service: str | None = None,
                region: str | None = None) -> None:

@@ -3,8 +3,9 @@
 The plan is every (account, unit) for global units and every (account, region, unit) for regional
 ones (:mod:`cloudwarden.inventory.registry`). A bounded thread pool runs the units; boto3 clients are
 shared per account, service and region (:class:`cloudwarden.aws.session.ClientFactory`), each behind
-its token bucket. Results are written to the store from the calling thread as units finish, so the
-store keeps its single writer and memory holds one unit's documents at a time.
+its token bucket. Results are written to the store from the calling thread, so the store keeps its
+single writer; they are written in batches of up to ``WRITE_BATCH`` documents (one transaction each, as
+a commit costs milliseconds whatever its size), so memory holds at most one batch plus one unit's documents.
 
 Everything that went wrong is in the result's ``errors`` and the snapshot row: an account whose role
 could not be assumed, a list call that was refused, a unit that raised. A failed call never looks like
@@ -39,6 +40,7 @@ from cloudwarden.store.store import Store
 
 GLOBAL_REGION = "us-east-1"
 DEFAULT_WORKERS = 16
+WRITE_BATCH = 2000
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ def collect_snapshot(
     snapshot_id = snapshot_store.begin_snapshot(store, run_id, account_ids, scan_regions)
     status = "failed"
     shared: dict[str, dict[str, Any]] = {}
+    batch: list[dict[str, Any]] = []
     try:
         if progress is not None:
             for job in jobs:
@@ -144,12 +147,15 @@ def collect_snapshot(
             own = [d for d in outcome.documents if d["account"] == outcome.job.factory.account]
             _merge_shared(shared, [d for d in outcome.documents if d["account"] != outcome.job.factory.account],
                           outcome.job.factory.account)
-            snapshot_store.add_resources(store, snapshot_id, own)
+            batch.extend(own)
+            if len(batch) >= WRITE_BATCH:
+                snapshot_store.add_resources(store, snapshot_id, batch)
+                batch = []
             if progress is not None:
                 progress(ProgressEvent("finished", outcome.job.factory.account, outcome.job.region,
                                        outcome.job.unit.service, outcome.job.unit.name, len(outcome.documents),
                                        len(outcome.errors)))
-        snapshot_store.add_resources(store, snapshot_id, shared.values())
+        snapshot_store.add_resources(store, snapshot_id, [*batch, *shared.values()])
         status = "partial" if errors else "complete"
     finally:
         snapshot_store.finish_snapshot(store, snapshot_id, status, errors)

@@ -78,7 +78,9 @@ def _failing(status: Status | None) -> bool:
 
 
 def _key(finding: Finding) -> tuple[str, str]:
-    return (finding.control_id or finding.rule_id, finding.resource.id + "\x1f" + finding.region)
+    # The account too: an AWS managed policy is one ARN with a verdict in each account it is attached in.
+    return (finding.control_id or finding.rule_id,
+            finding.resource.id + "\x1f" + finding.region + "\x1f" + finding.account_id)
 
 
 def compare_verdicts(baseline: Iterable[Finding], current: Iterable[Finding]) -> list[VerdictChange]:

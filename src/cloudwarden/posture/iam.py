@@ -10,7 +10,15 @@ from typing import Any
 
 from cloudwarden.core.severity import Severity
 from cloudwarden.posture.inventory import ACCOUNT, ACCOUNT_REGION, Inventory
-from cloudwarden.posture.model import NotAvailable, ResourceDoc, Verdict, failed, parse_time, verdict
+from cloudwarden.posture.model import (
+    NotAvailable,
+    ResourceDoc,
+    Verdict,
+    VerdictStatus,
+    failed,
+    parse_time,
+    verdict,
+)
 from cloudwarden.posture.policy import (
     has_admin,
     is_public_principal,
@@ -192,10 +200,14 @@ def password_reuse(doc: ResourceDoc, inv: Inventory) -> Verdict:
          rationale="Least privilege: a policy granting * on * gives every action on every resource.",
          remediation="Replace the statement with the actions and resources the principal needs.",
          cli="aws iam create-policy-version --policy-arn <arn> --policy-document file://least.json --set-as-default")
-def no_admin_policies(doc: ResourceDoc, inv: Inventory) -> Verdict | None:
+def no_admin_policies(doc: ResourceDoc, inv: Inventory) -> Verdict | list[Verdict] | None:
+    """Security Hub decides this on customer managed policies (the default version); inline policies and the AWS
+    managed policies attached in the account (``AdministratorAccess``) grant * on * just as well, so they are
+    decided too, as Prowler's FSBP mapping and CIS ("not attached") do. An AWS managed policy is one snapshot
+    document shared by every account: it gets one verdict per account it is attached in."""
     if doc.type == "AwsIamPolicy":
         if not is_customer_managed(doc):
-            return None
+            return aws_managed_admin(doc)
         return verdict(not has_admin(default_document(doc)), f"policy {doc.label} does not allow * on *",
                        f"policy {doc.label} allows * on *")
     inline = inline_policies(doc)
@@ -204,6 +216,26 @@ def no_admin_policies(doc: ResourceDoc, inv: Inventory) -> Verdict | None:
     admin = [name for name, document in inline if has_admin(document)]
     return verdict(not admin, f"the inline policies of {doc.label} do not allow * on *",
                    f"inline policy {', '.join(admin)} of {doc.label} allows * on *")
+
+
+def aws_managed_admin(policy: ResourceDoc) -> list[Verdict]:
+    """IAM.1 for an AWS managed policy: one verdict per account it is attached in (none when attached nowhere)."""
+    accounts = sorted({str(a) for a in policy.data.get("AttachedInAccounts") or []})
+    if not accounts:
+        return []
+    try:
+        for operation in ("GetPolicy", "GetPolicyVersion"):
+            if operation in policy.calls:
+                policy.call(operation)  # raises NotAvailable with the error that left the policy unread
+        admin = has_admin(default_document(policy))
+    except NotAvailable as exc:
+        status, reason = VerdictStatus.NOT_AVAILABLE, exc.reason
+    else:
+        status = VerdictStatus.FAILED if admin else VerdictStatus.PASSED
+        reason = (f"AWS managed policy {policy.label} is attached and allows * on *" if admin
+                  else f"AWS managed policy {policy.label} is attached and does not allow * on *")
+    return [Verdict(status, f"{reason} (account {account})", policy.model_copy(update={"account": account}))
+            for account in accounts]
 
 
 @control("CW.IAM.2", title='IAM policies that allow full "*:*" administrative privileges should not be attached',

@@ -47,6 +47,7 @@ class Inventory:
         self._by_type_account: dict[tuple[str, str], list[ResourceDoc]] = defaultdict(list)
         self._by_type_region: dict[tuple[str, str, str], list[ResourceDoc]] = defaultdict(list)
         self._by_id: dict[tuple[str, str], dict[str, ResourceDoc]] = {}
+        self._accounts: list[str] | None = None
         for doc in self._docs:
             self._by_arn[doc.arn] = doc
             self._by_type[doc.type].append(doc)
@@ -92,7 +93,10 @@ class Inventory:
         return found[0]
 
     def accounts(self) -> list[str]:
-        return sorted({doc.account for doc in self._docs})
+        """Every account with a document (computed once: controls ask for it per resource)."""
+        if self._accounts is None:
+            self._accounts = sorted({account for _, account in self._by_type_account})
+        return list(self._accounts)
 
     def regions(self, account: str) -> list[str]:
         """The regions collected for ``account`` (its ``AwsAccountRegion`` documents)."""

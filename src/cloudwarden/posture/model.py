@@ -163,7 +163,8 @@ def verdict(ok: bool, if_ok: str, if_not: str) -> Verdict:
     return passed(if_ok) if ok else failed(if_not)
 
 
-Check = Callable[["ResourceDoc", "Inventory"], "Verdict | None"]
+# One verdict, none (the control does not apply), or several (a document shared by accounts, one per account).
+Check = Callable[["ResourceDoc", "Inventory"], "Verdict | list[Verdict] | None"]
 
 _ID = re.compile(r"^[A-Za-z][A-Za-z0-9]*(\.[A-Za-z0-9]+)+$")
 

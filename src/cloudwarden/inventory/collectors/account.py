@@ -37,21 +37,27 @@ def account_region_arn(account: str, region: str) -> str:
 
 def collect_account(ctx: UnitContext, sleep: Callable[[float], None] = time.sleep) -> list[dict[str, Any]]:
     """The ``AwsAccount`` document of ``ctx.account``."""
-    calls: dict[str, Any] = {}
     iam: dict[str, Any] = {"service": "iam", "region": GLOBAL_REGION}
-    calls["GetAccountPasswordPolicy"] = ctx.call("GetAccountPasswordPolicy", **iam)
-    calls["GetAccountSummary"] = ctx.call("GetAccountSummary", **iam)
-    calls["GenerateCredentialReport"], calls["GetCredentialReport"] = credential_report(ctx, sleep)
-    calls["ListVirtualMFADevices"] = ctx.call("ListVirtualMFADevices", **iam)
-    calls["ListSAMLProviders"] = ctx.call("ListSAMLProviders", **iam)
-    calls["ListOpenIDConnectProviders"] = ctx.call("ListOpenIDConnectProviders", **iam)
-    calls["ListServerCertificates"] = ctx.call("ListServerCertificates", **iam)
-    calls["GetPublicAccessBlock"] = ctx.call("GetPublicAccessBlock", {"AccountId": ctx.account},
-                                             service="s3control", region=GLOBAL_REGION)
-    calls["DescribeOrganization"] = ctx.call("DescribeOrganization", service="organizations", region=GLOBAL_REGION)
-    calls["GetContactInformation"] = ctx.call("GetContactInformation", service="account", region=GLOBAL_REGION)
-    calls["GetAlternateContact"] = ctx.call("GetAlternateContact", {"AlternateContactType": "SECURITY"},
-                                            service="account", region=GLOBAL_REGION)
+    account: dict[str, Any] = {"service": "account", "region": GLOBAL_REGION}
+    # Independent reads, made concurrently (the credential report's generate-poll-get stays one chain).
+    found = ctx.gather({
+        "GetAccountPasswordPolicy": lambda: ctx.call("GetAccountPasswordPolicy", **iam),
+        "GetAccountSummary": lambda: ctx.call("GetAccountSummary", **iam),
+        "CredentialReport": lambda: credential_report(ctx, sleep),
+        "ListVirtualMFADevices": lambda: ctx.call("ListVirtualMFADevices", **iam),
+        "ListSAMLProviders": lambda: ctx.call("ListSAMLProviders", **iam),
+        "ListOpenIDConnectProviders": lambda: ctx.call("ListOpenIDConnectProviders", **iam),
+        "ListServerCertificates": lambda: ctx.call("ListServerCertificates", **iam),
+        "GetPublicAccessBlock": lambda: ctx.call("GetPublicAccessBlock", {"AccountId": ctx.account},
+                                                 service="s3control", region=GLOBAL_REGION),
+        "DescribeOrganization": lambda: ctx.call("DescribeOrganization", service="organizations",
+                                                 region=GLOBAL_REGION),
+        "GetContactInformation": lambda: ctx.call("GetContactInformation", **account),
+        "GetAlternateContact": lambda: ctx.call("GetAlternateContact", {"AlternateContactType": "SECURITY"},
+                                                **account),
+    })
+    calls: dict[str, Any] = {k: v for k, v in found.items() if k != "CredentialReport"}
+    calls["GenerateCredentialReport"], calls["GetCredentialReport"] = found["CredentialReport"]
     return [make_document(arn=account_arn(ctx.account), type_="AwsAccount", account=ctx.account,
                           region=GLOBAL_REGION, name=ctx.account, data={"AccountId": ctx.account}, calls=calls)]
 
@@ -75,17 +81,18 @@ def credential_report(ctx: UnitContext, sleep: Callable[[float], None]) -> tuple
 
 def collect_account_region(ctx: UnitContext) -> list[dict[str, Any]]:
     """The ``AwsAccountRegion`` document of ``ctx.account`` in ``ctx.region``."""
-    calls: dict[str, Any] = {
-        "GetEbsEncryptionByDefault": ctx.call("GetEbsEncryptionByDefault", service="ec2"),
-        "GetSnapshotBlockPublicAccessState": ctx.call("GetSnapshotBlockPublicAccessState", service="ec2"),
-        "GetImageBlockPublicAccessState": ctx.call("GetImageBlockPublicAccessState", service="ec2"),
-        "ListDetectors": ctx.call("ListDetectors", service="guardduty"),
-        "DescribeConfigurationRecorders": ctx.call("DescribeConfigurationRecorders", service="config"),
-        "DescribeConfigurationRecorderStatus": ctx.call("DescribeConfigurationRecorderStatus", service="config"),
-        "ListAnalyzers": ctx.call("ListAnalyzers", service="accessanalyzer"),
-        "GetServiceSetting": ctx.call("GetServiceSetting", {"SettingId": SSM_PUBLIC_SHARING}, service="ssm"),
-        "GetRegistryScanningConfiguration": ctx.call("GetRegistryScanningConfiguration", service="ecr"),
-    }
+    calls: dict[str, Any] = ctx.gather({
+        "GetEbsEncryptionByDefault": lambda: ctx.call("GetEbsEncryptionByDefault", service="ec2"),
+        "GetSnapshotBlockPublicAccessState": lambda: ctx.call("GetSnapshotBlockPublicAccessState", service="ec2"),
+        "GetImageBlockPublicAccessState": lambda: ctx.call("GetImageBlockPublicAccessState", service="ec2"),
+        "ListDetectors": lambda: ctx.call("ListDetectors", service="guardduty"),
+        "DescribeConfigurationRecorders": lambda: ctx.call("DescribeConfigurationRecorders", service="config"),
+        "DescribeConfigurationRecorderStatus": lambda: ctx.call("DescribeConfigurationRecorderStatus",
+                                                                service="config"),
+        "ListAnalyzers": lambda: ctx.call("ListAnalyzers", service="accessanalyzer"),
+        "GetServiceSetting": lambda: ctx.call("GetServiceSetting", {"SettingId": SSM_PUBLIC_SHARING}, service="ssm"),
+        "GetRegistryScanningConfiguration": lambda: ctx.call("GetRegistryScanningConfiguration", service="ecr"),
+    })
     return [make_document(arn=account_region_arn(ctx.account, ctx.region), type_="AwsAccountRegion",
                           account=ctx.account, region=ctx.region, name=f"{ctx.account}/{ctx.region}",
                           data={"AccountId": ctx.account, "Region": ctx.region}, calls=calls)]

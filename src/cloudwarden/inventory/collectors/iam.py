@@ -39,9 +39,11 @@ def collect_iam(ctx: UnitContext) -> list[dict[str, Any]]:
     groups = [g for p in pages for g in p.get("GroupDetailList", [])]
     policies = [p_ for p in pages for p_ in p.get("Policies", [])]
     documents: list[dict[str, Any]] = []
-    for user in _capped(ctx, "AwsIamUser", users):
+    kept_users = _capped(ctx, "AwsIamUser", users)
+    user_calls = ctx.map(lambda user: _user_calls(ctx, str(user["UserName"])), kept_users)
+    for user, calls in zip(kept_users, user_calls, strict=True):
         _decode_inline(user, "UserPolicyList")
-        documents.append(_doc(ctx, "AwsIamUser", user, "UserName", _user_calls(ctx, str(user["UserName"]))))
+        documents.append(_doc(ctx, "AwsIamUser", user, "UserName", calls))
     for role in _capped(ctx, "AwsIamRole", roles):
         _decode_inline(role, "RolePolicyList")
         role["AssumeRolePolicyDocument"] = decode_policy(role.get("AssumeRolePolicyDocument"))
@@ -60,7 +62,7 @@ def collect_iam(ctx: UnitContext) -> list[dict[str, Any]]:
         for version in policy.get("PolicyVersionList") or []:
             version["Document"] = decode_policy(version.get("Document"))
         managed.append((policy, {}))
-    managed.extend(_aws_managed(ctx, arn) for arn in attached)
+    managed.extend(ctx.map(lambda arn: _aws_managed(ctx, arn), attached))
     for policy, calls in _capped(ctx, "AwsIamPolicy", managed):
         documents.append(_doc(ctx, "AwsIamPolicy", policy, "PolicyName", calls))
     return documents

@@ -39,26 +39,29 @@ def bucket_region(location: Any) -> str:
 
 def collect_s3(ctx: UnitContext) -> list[dict[str, Any]]:
     listing = ctx.list("ListBuckets", "Buckets[]", service="s3", region=HOME, cap=ctx.cap_for(TYPE))
-    documents: list[dict[str, Any]] = []
-    for bucket in listing.items:
-        name = str(bucket["Name"])
-        calls: dict[str, Any] = {}
-        region = bucket.get("BucketRegion")
-        if not region:
-            location = ctx.call("GetBucketLocation", {"Bucket": name}, service="s3", region=HOME)
-            calls["GetBucketLocation"] = location
-            # Unknown region: detail calls from the home region still answer (or fail visibly).
-            region = HOME if failed(location) else bucket_region(location.get("LocationConstraint"))
-        region = str(region)
-        if ctx.regions and region not in ctx.regions:
-            continue
-        for operation in DETAILS:
-            calls[operation] = ctx.call(operation, {"Bucket": name}, service="s3", region=region)
-        policy = calls["GetBucketPolicy"]
-        if not failed(policy) and "Policy" in policy:
-            policy["PolicyDocument"] = decode_policy(policy["Policy"])
-        tagging = calls["GetBucketTagging"]
-        tags = {} if failed(tagging) else tags_of(tagging.get("TagSet"))
-        documents.append(make_document(arn=f"arn:aws:s3:::{name}", type_=TYPE, account=ctx.account, region=region,
-                                       name=name, data={**bucket, "BucketRegion": region}, tags=tags, calls=calls))
-    return documents
+    found = ctx.map(lambda bucket: _bucket(ctx, bucket), listing.items)
+    return [document for document in found if document is not None]
+
+
+def _bucket(ctx: UnitContext, bucket: dict[str, Any]) -> dict[str, Any] | None:
+    """One bucket's document (its detail calls made concurrently), or None when it lies outside the scan."""
+    name = str(bucket["Name"])
+    calls: dict[str, Any] = {}
+    region = bucket.get("BucketRegion")
+    if not region:
+        location = ctx.call("GetBucketLocation", {"Bucket": name}, service="s3", region=HOME)
+        calls["GetBucketLocation"] = location
+        # Unknown region: detail calls from the home region still answer (or fail visibly).
+        region = HOME if failed(location) else bucket_region(location.get("LocationConstraint"))
+    region = str(region)
+    if ctx.regions and region not in ctx.regions:
+        return None
+    answers = ctx.map(lambda operation: ctx.call(operation, {"Bucket": name}, service="s3", region=region), DETAILS)
+    calls.update(zip(DETAILS, answers, strict=True))
+    policy = calls["GetBucketPolicy"]
+    if not failed(policy) and "Policy" in policy:
+        policy["PolicyDocument"] = decode_policy(policy["Policy"])
+    tagging = calls["GetBucketTagging"]
+    tags = {} if failed(tagging) else tags_of(tagging.get("TagSet"))
+    return make_document(arn=f"arn:aws:s3:::{name}", type_=TYPE, account=ctx.account, region=region,
+                         name=name, data={**bucket, "BucketRegion": region}, tags=tags, calls=calls)
