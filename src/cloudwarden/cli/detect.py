@@ -10,9 +10,10 @@ the contract: 0 done, 1 a finding at or above ``--fail-on``, 2 bad input, 3 runt
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -36,14 +37,16 @@ from cloudwarden.cli.options import (
 )
 from cloudwarden.core.errors import EXIT_FINDINGS, BadInputError
 from cloudwarden.core.finding import Finding
-from cloudwarden.detect.baselines import BaselineDetector
-from cloudwarden.detect.engine import DetectionResult, run_detection
-from cloudwarden.detect.netlogs.engine import run_network_detection
-from cloudwarden.detect.netlogs.instances import InstanceMap
+from cloudwarden.detect.engine import DetectionResult
+from cloudwarden.detect.engine import run_detection as run_cloudtrail_detection
+from cloudwarden.detect.ocsf import LOG_FORMAT
 from cloudwarden.detect.rules import Allowlist, load_pack, load_rule_dirs
+from cloudwarden.detect.security_lake import run_security_lake_detection
 from cloudwarden.detect.threat_intel import ThreatIntel
-from cloudwarden.store import Store
 from cloudwarden.store.store import DEFAULT_PATH
+
+if TYPE_CHECKING:  # imported where used: a --reread run needs neither the store, baselines nor network logs
+    from cloudwarden.detect.netlogs.instances import InstanceMap
 
 LogsOpt = Annotated[
     list[str] | None,
@@ -59,6 +62,10 @@ DnsLogsOpt = Annotated[
     list[str] | None,
     typer.Option("--dns-logs", help="Route 53 resolver query logs (one JSON object a line): files, directories "
                                     "or s3://BUCKET/PREFIX (repeatable).", show_default=False),
+]
+LogFormatOpt = Annotated[
+    str, typer.Option("--log-format", help="What --logs holds: cloudtrail (CloudTrail's JSON files) or "
+                                           "security-lake (Amazon Security Lake's OCSF Parquet); see docs/spark.md.")
 ]
 RulesOpt = Annotated[
     list[Path] | None,
@@ -108,6 +115,7 @@ def detect(
     logs: LogsOpt = None,
     flow_logs: FlowLogsOpt = None,
     dns_logs: DnsLogsOpt = None,
+    log_format: LogFormatOpt = "cloudtrail",
     rules: RulesOpt = None,
     since: SinceOpt = None,
     until: UntilOpt = None,
@@ -144,6 +152,7 @@ def detect(
     end = parse_time(until, "--until") if until else None
     if start and end and start >= end:
         raise BadInputError("--since", "must be before --until")
+    run_detection = _reader(log_format)
     ruleset = load_pack()
     if rules:
         ruleset.extend(load_rule_dirs(rules))
@@ -159,6 +168,10 @@ def detect(
             result = _with_network(result, _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
                                                     instances))
     else:
+        from cloudwarden.detect.baselines import BaselineDetector  # only runs that keep a store learn baselines
+        from cloudwarden.detect.netlogs.instances import InstanceMap
+        from cloudwarden.store import Store
+
         with Store.open(store_path) as store:
             run_id = store.start_run("detect")
             analyzers = [BaselineDetector(store, allowlist=ruleset.allowlist)] if baselines else []
@@ -179,14 +192,28 @@ def detect(
         raise typer.Exit(EXIT_FINDINGS)
 
 
+def _reader(log_format: str) -> Callable[..., DetectionResult]:
+    """The detection run for ``--log-format``."""
+    if log_format == "cloudtrail":
+        return run_cloudtrail_detection
+    if log_format == LOG_FORMAT:
+        return run_security_lake_detection
+    raise BadInputError("--log-format", f"unknown format {log_format!r} (cloudtrail or {LOG_FORMAT})")
+
+
 def _network(flow_logs: list[str] | None, dns_logs: list[str] | None, allowlist: Allowlist, intel: ThreatIntel,
              engine: str, target: AwsTarget, instances: InstanceMap) -> DetectionResult:
+    from cloudwarden.detect.netlogs.engine import run_network_detection  # only with --flow-logs/--dns-logs
+
     return run_network_detection(flow_logs or [], dns_logs or [], allowlist=allowlist, intel=intel, engine=engine,
                                  target=target, instances=instances)
 
 
 def _instances(store_path: Path) -> InstanceMap:
     """The instance map of the store's latest snapshot, when there is a store (``--reread`` writes nothing)."""
+    from cloudwarden.detect.netlogs.instances import InstanceMap
+    from cloudwarden.store import Store
+
     if not store_path.exists():
         return InstanceMap()
     with Store.open(store_path, read_only=True) as store:
