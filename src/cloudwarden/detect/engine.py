@@ -43,6 +43,7 @@ from cloudwarden.detect.cloudtrail_files import ReadReport
 from cloudwarden.detect.compile import MAX_EVIDENCE_IDS, compile_rule, compile_rule_set, grouped_sql
 from cloudwarden.detect.dialect import DIALECTS, DUCKDB, Dialect
 from cloudwarden.detect.load import Loader, LogObject, connect, iter_chunks, list_objects, load_records
+from cloudwarden.detect.rows import fields_read_by
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.threat_intel import ThreatIntel, create_intel_tables
 from cloudwarden.store import Store
@@ -321,12 +322,13 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
     if store is not None:
         objects, already = checkpoints.unread(store, objects)
         stats["objects_already_read"] = already
+    fields = None if analyzers else _fields_read(rules, allowlist)
     timings = {"list": round(time.perf_counter() - started, 3), "load": 0.0, "rules": 0.0, "commit": 0.0}
     all_findings: list[Finding] = []
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0}
     for chunk in iter_chunks(objects, chunk_bytes):
         chunk_findings = _run_chunk(chunk, rules, report, intel, allowlist, evaluator, since, until, timings,
-                                    totals, memory_limit, analyzers)
+                                    totals, memory_limit, analyzers, fields)
         if store is not None:
             tick = time.perf_counter()
             read_ok = [obj for obj in chunk if obj.key not in _skipped_keys(report)]
@@ -343,6 +345,20 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
     return DetectionResult(findings=findings, read_report=report, stats=stats)
 
 
+def _fields_read(rules: Sequence[Rule], allowlist: Allowlist | None) -> frozenset[str]:
+    """The CloudTrail fields the enabled rules read (with what findings and threat intel always read).
+
+    Only those are loaded: a field no rule names is never decoded into the table (projection pushdown).
+    Chunk analyzers read the table freely, so a run with analyzers loads every field.
+    """
+    sql = [compile_rule(rule, DUCKDB, allowlist) for rule in rules if rule.enabled]
+    return fields_read_by(sql) | _ALWAYS_READ
+
+
+# What findings' evidence (names, addresses, agents) and the threat-intel annotation read.
+_ALWAYS_READ: Final = frozenset({"eventName", "sourceIPAddress", "userAgent"})
+
+
 def _skipped_keys(report: ReadReport) -> set[str]:
     return {s.path for s in report.files_skipped}
 
@@ -350,11 +366,11 @@ def _skipped_keys(report: ReadReport) -> set[str]:
 def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport, intel: ThreatIntel,
                allowlist: Allowlist | None, evaluator: Evaluator, since: datetime | None, until: datetime | None,
                timings: dict[str, float], totals: dict[str, int], memory_limit: str | None,
-               analyzers: Sequence[ChunkAnalyzer] = ()) -> list[Finding]:
+               analyzers: Sequence[ChunkAnalyzer] = (), fields: frozenset[str] | None = None) -> list[Finding]:
     db = CloudTrailDB(intel=intel, memory_limit=memory_limit)
     try:
         tick = time.perf_counter()
-        loader = Loader(db.conn, since=since, until=until)
+        loader = Loader(db.conn, since=since, until=until, fields=fields)
         loader.load(chunk, report)
         loader.deduplicate()
         totals["intel_hits"] += db.refresh_intel()

@@ -1,19 +1,19 @@
 """Loading CloudTrail logs (files, directory trees, ``s3://bucket/prefix``) into the ``cloudtrail`` DuckDB table.
 
-The fast path decodes each object with ``msgspec`` into a typed struct of only the fields the table
-holds (the JSON columns stay raw JSON text, never parsed into Python objects), writes the reduced
-events as JSON Lines to a scratch file and lets DuckDB's parallel JSON Lines reader insert them.
-That is several times faster than decoding whole records in Python and about twenty times faster than
-DuckDB's ``read_json`` over CloudTrail's own one-huge-object files. Anything the fast path does not
-take cleanly (a bad record, an odd shape, a field of an unexpected type) goes through the plain reader
-(:mod:`cloudwarden.detect.cloudtrail_files`), which reports what it skipped and why; the good records
-it returns are loaded the same way. A file contributes all its good records or none.
+The fast path (:mod:`cloudwarden.detect.rows`) turns each object's records into delimited rows of raw JSON
+tokens, only for the fields the rules read, and DuckDB's parallel CSV reader inserts them in batches.
+Anything the fast path does not take cleanly (a multi-line document, a record without ``eventID``, a field
+of an unexpected type, a bad record) goes through the careful path: msgspec decodes it into
+:class:`Event` or, failing that, the plain reader (:mod:`cloudwarden.detect.cloudtrail_files`) reports
+what it skipped and why; the good records are loaded as JSON Lines. A file contributes all its good
+records or none.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
 import re
 import tempfile
 import zlib
@@ -38,11 +38,12 @@ from cloudwarden.detect.cloudtrail_files import (
     list_log_files,
     parse_log_bytes,
 )
-from cloudwarden.detect.table import TABLE, create_table_sql
+from cloudwarden.detect.rows import codec
+from cloudwarden.detect.table import COLUMN_NAMES, TABLE, create_table_sql
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ENVELOPE: Final = re.compile(rb'^\s*\{\s*"Records"\s*:')
-# Scratch JSON Lines are handed to DuckDB once they reach this size.
+# Scratch batches are handed to DuckDB once they reach this size.
 FLUSH_BYTES: Final = 64 * 1024 * 1024
 DIGEST_MARK: Final = "/CloudTrail-Digest/"
 
@@ -399,82 +400,107 @@ class Loader:
     """Appends objects' events to the ``cloudtrail`` table of ``conn``, keeping only ``since <= t < until``.
 
     Three things overlap: reading and gunzipping the next objects (threads: zlib and file reads release the
-    GIL), decoding with msgspec (this thread), and DuckDB inserting the previous scratch file (a thread on
-    its own cursor: DuckDB releases the GIL). So the load costs little more than the decoding itself.
+    GIL), turning records into rows (this thread; :mod:`cloudwarden.detect.rows`), and DuckDB inserting the
+    previous batch (a thread on its own cursor: DuckDB releases the GIL). ``fields`` are the record fields
+    to keep (see :func:`cloudwarden.detect.rows.fields_read_by`; None keeps all); the others are NULL.
+
+    An object the fast path declines, or whose rows DuckDB finds incomplete (no ``eventID``, no
+    ``eventTime``, ...), goes through the careful path (:func:`decode_object`), which says what it skips.
+    An object contributes all its good records or none.
     """
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, *, since: datetime | None = None,
                  until: datetime | None = None, scratch_dir: Path | None = None,
-                 flush_bytes: int = FLUSH_BYTES) -> None:
+                 flush_bytes: int = FLUSH_BYTES, fields: frozenset[str] | None = None) -> None:
         self.conn = conn
         self.since = _aware_utc(since)
         self.until = _aware_utc(until)
         self.stats = LoadStats()
         self.flush_bytes = flush_bytes
         self._scratch_parent = scratch_dir
+        self._codec = codec(fields)
         row = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM _cw_files").fetchone()
         self._next_file = int(row[0]) if row else 0
-        self._names: list[tuple[int, str]] = []
 
     def load(self, objects: Iterable[LogObject], report: ReadReport) -> int:
         """Read and insert every object; returns the number of events inserted. Bad ones go into ``report``."""
         before = self.stats.events
-        with tempfile.TemporaryDirectory(prefix="cw-ct-", dir=self._scratch_parent) as scratch, \
+        parent = self._scratch_parent or scratch_parent(self.flush_bytes)
+        with tempfile.TemporaryDirectory(prefix="cw-ct-", dir=parent) as tmp, \
                 ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="cw-read") as readers, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="cw-insert") as inserter:
-            serial = 0
-            pending = _Scratch(Path(scratch) / f"events-{serial}.jsonl")
-            inserting: Future[None] | None = None
+            scratch = Path(tmp)
+            batch = _Batch(scratch)
+            inserting: Future[_Inserted] | None = None
             for obj, raw in _prefetch(readers, objects):
-                events = self._decode(obj, raw, report)
-                if events:
-                    pending.write(_ENCODER.encode_lines(events))
-                    self.stats.events += len(events)
-                if pending.size >= self.flush_bytes:
+                self._add(batch, obj, raw, report)
+                if batch.size >= self.flush_bytes:
                     if inserting is not None:
-                        inserting.result()
-                    inserting = inserter.submit(self._insert, pending, self._take_names())
-                    serial += 1
-                    pending = _Scratch(Path(scratch) / f"events-{serial}.jsonl")
+                        self._settle(inserting.result(), batch, report)
+                    inserting = inserter.submit(self._insert, batch)
+                    batch = _Batch(scratch)
             if inserting is not None:
-                inserting.result()
-            self._insert(pending, self._take_names())
+                self._settle(inserting.result(), batch, report)
+            while batch.names:  # the careful path never hands an object back, so this ends
+                done = self._insert(batch)
+                batch = _Batch(scratch)
+                self._settle(done, batch, report)
         return self.stats.events - before
 
     def load_events(self, name: str, events: list[Event]) -> int:
         """Insert already-decoded events as coming from ``name`` (tests and in-memory sources)."""
-        with tempfile.TemporaryDirectory(prefix="cw-ct-", dir=self._scratch_parent) as scratch:
-            pending = _Scratch(Path(scratch) / "events.jsonl")
-            kept = self._keep(self._register(name), events)
-            pending.write(_ENCODER.encode_lines(kept))
-            self.stats.events += len(kept)
-            self._insert(pending, self._take_names())
+        with tempfile.TemporaryDirectory(prefix="cw-ct-", dir=self._scratch_parent) as tmp:
+            batch = _Batch(Path(tmp))
+            kept = self._keep(self._register(batch, name), events)
+            batch.add_events(_ENCODER.encode_lines(kept))
+            self.stats.events += self._insert(batch).events
         return len(kept)
 
-    def _decode(self, obj: LogObject, raw: bytes | OSError, report: ReadReport) -> list[Event] | None:
+    # --- the main thread: objects into batches ----------------------------------------------------------------
+
+    def _add(self, batch: _Batch, obj: LogObject, raw: bytes | OSError, report: ReadReport) -> None:
         if isinstance(raw, OSError):
             report.files_skipped.append(SkippedFile(obj.key, f"cannot read: {raw.strerror or raw}"))
-            return None
+            return
         self.stats.bytes_read += len(raw)
+        index = self._register(batch, obj.key)
+        rows = None if raw.startswith(_GZIP_MAGIC) else self._codec.rows(raw, index)
+        if rows is None:
+            self._careful(batch, obj, raw, report, index)
+        else:
+            batch.add_rows(obj, index, *rows)
+
+    def _careful(self, batch: _Batch, obj: LogObject, raw: bytes | OSError, report: ReadReport,
+                 index: int) -> None:
+        if isinstance(raw, OSError):
+            report.files_skipped.append(SkippedFile(obj.key, f"cannot read: {raw.strerror or raw}"))
+            return
         try:
             events = decode_object(obj.key, raw, report)
         except SkipFile as skip:
             report.files_skipped.append(SkippedFile(obj.key, skip.reason))
-            return None
+            return
         report.files_read += 1
         report.records += len(events)
         self.stats.objects += 1
-        return self._keep(self._register(obj.key), events)
+        batch.add_events(_ENCODER.encode_lines(self._keep(index, events)))
 
-    def _register(self, name: str) -> int:
+    def _settle(self, done: _Inserted, batch: _Batch, report: ReadReport) -> None:
+        """Count an inserted batch; objects it hands back go into ``batch`` by the careful path."""
+        self.stats.events += done.events
+        self.stats.outside_window += done.outside_window
+        for _, records in done.read:
+            report.files_read += 1
+            report.records += records
+            self.stats.objects += 1
+        for obj in done.redo:
+            self._careful(batch, obj, _read_unzipped(obj), report, self._register(batch, obj.key))
+
+    def _register(self, batch: _Batch, name: str) -> int:
         index = self._next_file
         self._next_file += 1
-        self._names.append((index, name))
+        batch.names.append((index, name))
         return index
-
-    def _take_names(self) -> list[tuple[int, str]]:
-        names, self._names = self._names, []
-        return names
 
     def _keep(self, index: int, events: list[Event]) -> list[Event]:
         since, until = self.since, self.until
@@ -486,20 +512,69 @@ class Loader:
             event.cloudwardenFile = index
         return events
 
-    def _insert(self, pending: _Scratch, names: list[tuple[int, str]]) -> None:
-        """Insert one scratch file's events (on a cursor of its own, so it can run in a thread)."""
-        pending.close()
+    # --- the insert thread: batches into the table ------------------------------------------------------------
+
+    def _insert(self, batch: _Batch) -> _Inserted:
+        """Insert one batch on a cursor of its own (so it can run in a thread); touches no report."""
+        batch.close()
+        done = _Inserted()
         cursor = self.conn.cursor()
         try:
-            if names:
+            if batch.names:
                 cursor.execute("INSERT INTO _cw_files SELECT unnest(?::INTEGER[]), unnest(?::VARCHAR[])",
-                               [[i for i, _ in names], [n for _, n in names]])
-            if pending.size:
-                cursor.execute(f"INSERT INTO {TABLE} " + _INSERT_SELECT.format(columns=_COLUMNS_ARG),
-                               [str(pending.path)])
+                               [[i for i, _ in batch.names], [n for _, n in batch.names]])
+            if batch.events_size:
+                done.events += _count(cursor.execute(
+                    f"INSERT INTO {TABLE} " + _INSERT_SELECT.format(columns=_COLUMNS_ARG), [str(batch.events_path)]))
+            if batch.rows:
+                self._insert_rows(cursor, batch, done)
         finally:
             cursor.close()
-            pending.reset()
+            batch.remove()
+        return done
+
+    def _insert_rows(self, cursor: duckdb.DuckDBPyConnection, batch: _Batch, done: _Inserted) -> None:
+        window, params = self._window_sql()
+        rows_sql = self._codec.select_sql()
+        path = str(batch.rows_path)
+        expected = sum(records for _, _, records in batch.rows)
+        try:
+            inserted = _count(cursor.execute(
+                f"INSERT INTO {TABLE} SELECT {_TABLE_COLUMNS}, f.name FROM ({rows_sql}) AS r "
+                f"JOIN _cw_files AS f ON f.idx = r.file_idx WHERE {_COMPLETE} AND {window}", [path, *params]))
+        except duckdb.Error:  # not expected (every token is valid JSON): let the careful path say what is wrong
+            done.redo.extend(obj for obj, _, _ in batch.rows)
+            return
+        done.events += inserted
+        incomplete: set[int] = set()
+        if inserted != expected:
+            for index, bad, outside in cursor.execute(
+                    f"SELECT file_idx, count(*) FILTER (WHERE NOT ({_COMPLETE})), "
+                    f"count(*) FILTER (WHERE {_COMPLETE} AND NOT ({window})) FROM ({rows_sql}) AS r GROUP BY ALL",
+                    [*params, path]).fetchall():  # the window's parameters come first in this text
+                if bad:
+                    incomplete.add(int(index))
+                else:
+                    done.outside_window += int(outside)
+        if incomplete:
+            names = [name for index, name in batch.names if index in incomplete]
+            done.events -= _count(cursor.execute(
+                f"DELETE FROM {TABLE} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))", [names]))
+        for obj, index, records in batch.rows:
+            if index in incomplete:
+                done.redo.append(obj)
+            else:
+                done.read.append((obj, records))
+
+    def _window_sql(self) -> tuple[str, list[datetime]]:
+        terms, params = ["TRUE"], []
+        if self.since is not None:
+            terms.append("r.event_time >= ?")
+            params.append(self.since.replace(tzinfo=None))
+        if self.until is not None:
+            terms.append("r.event_time < ?")
+            params.append(self.until.replace(tzinfo=None))
+        return " AND ".join(terms), params
 
     def deduplicate(self) -> int:
         """Drop repeated events (the same eventID delivered twice); returns how many were dropped."""
@@ -513,6 +588,81 @@ class Loader:
         )
         self.stats.duplicates += total - distinct
         return total - distinct
+
+
+_TABLE_COLUMNS: Final = ", ".join(f"r.{name}" for name in COLUMN_NAMES if name != "source_file")
+_COMPLETE: Final = ("r.event_id IS NOT NULL AND r.event_time IS NOT NULL AND r.event_source IS NOT NULL "
+                    "AND r.event_name IS NOT NULL")
+
+
+def _count(cursor: duckdb.DuckDBPyConnection) -> int:
+    row = cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass
+class _Inserted:
+    """What inserting a batch did: rows inserted, objects read whole, objects handed back to the careful path."""
+
+    events: int = 0
+    outside_window: int = 0
+    read: list[tuple[LogObject, int]] = field(default_factory=list)
+    redo: list[LogObject] = field(default_factory=list)
+
+
+class _Batch:
+    """Scratch files awaiting one insert: token rows (fast path) and JSON Lines events (careful path)."""
+
+    _serial = 0
+
+    def __init__(self, scratch: Path) -> None:
+        _Batch._serial += 1
+        self.rows_path = scratch / f"rows-{_Batch._serial}.csv"
+        self.events_path = scratch / f"events-{_Batch._serial}.jsonl"
+        self.names: list[tuple[int, str]] = []
+        self.rows: list[tuple[LogObject, int, int]] = []
+        self.size = 0
+        self.events_size = 0
+        self._rows: Any = None
+        self._events: Any = None
+
+    def add_rows(self, obj: LogObject, index: int, data: bytes, records: int) -> None:
+        if self._rows is None:
+            self._rows = self.rows_path.open("wb")
+        self._rows.write(data)
+        self.rows.append((obj, index, records))
+        self.size += len(data)
+
+    def add_events(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._events is None:
+            self._events = self.events_path.open("wb")
+        self._events.write(data)
+        self.size += len(data)
+        self.events_size += len(data)
+
+    def close(self) -> None:
+        for handle in (self._rows, self._events):
+            if handle is not None:
+                handle.close()
+        self._rows = self._events = None
+
+    def remove(self) -> None:
+        self.close()
+        self.rows_path.unlink(missing_ok=True)
+        self.events_path.unlink(missing_ok=True)
+
+
+def scratch_parent(flush_bytes: int = FLUSH_BYTES) -> str | None:
+    """Where scratch batches go: ``/dev/shm`` (memory) when it has room for a few, else the temp directory."""
+    shm = "/dev/shm"
+    try:
+        stats = os.statvfs(shm)
+    except OSError:
+        return None
+    room = stats.f_bavail * stats.f_frsize
+    return shm if room >= 8 * flush_bytes and os.access(shm, os.W_OK) else None
 
 
 def _prefetch(pool: ThreadPoolExecutor, objects: Iterable[LogObject]) -> Iterator[tuple[LogObject, bytes | OSError]]:
@@ -540,31 +690,6 @@ def _read_unzipped(obj: LogObject) -> bytes | OSError:
         except (EOFError, gzip.BadGzipFile, zlib.error):
             return raw
     return raw
-
-
-class _Scratch:
-    """An append-only JSON Lines file, deleted once inserted."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.size = 0
-        self._handle: Any = None
-
-    def write(self, data: bytes) -> None:
-        if self._handle is None:
-            self._handle = self.path.open("wb")
-        self._handle.write(data)
-        self.size += len(data)
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-
-    def reset(self) -> None:
-        self.close()
-        self.path.unlink(missing_ok=True)
-        self.size = 0
 
 
 def _aware_utc(value: datetime | None) -> datetime | None:

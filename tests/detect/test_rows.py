@@ -1,0 +1,130 @@
+"""The loader's fast path (detect/rows.py): token rows for DuckDB, agreeing with the careful path."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from cloudwarden.detect.cloudtrail_files import ReadReport
+from cloudwarden.detect.engine import CloudTrailDB, _fields_read
+from cloudwarden.detect.load import Loader, connect, list_objects
+from cloudwarden.detect.rows import codec, fields_read_by
+from cloudwarden.detect.rules import load_pack
+from tests.detect.ct_samples import PROD, event, write_trail_file
+
+ODD_AGENT = 'aws-cli/2.15 "quoted" back\\slash caf\u00e9 tab\there'
+
+
+def _load(paths: list[Path], fields: frozenset[str] | None = None, **window: datetime) -> tuple[
+        dict[str, dict[str, Any]], ReadReport]:
+    conn = connect()
+    report = ReadReport()
+    Loader(conn, fields=fields, **window).load(list_objects(paths, report), report)
+    cursor = conn.execute("SELECT * FROM cloudtrail")
+    names = [d[0] for d in cursor.description or ()]
+    rows = {r[0]: dict(zip(names, r, strict=True)) for r in cursor.fetchall()}
+    return rows, report
+
+
+def _without_file(rows: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {k: {c: v for c, v in r.items() if c != "source_file"} for k, r in rows.items()}
+
+
+def _records() -> list[dict[str, Any]]:
+    return [
+        event(0, userAgent=ODD_AGENT, errorMessage="line one\nline two"),
+        event(1, "PutBucketPolicy", requestParameters={"bucketName": "b", "policy": {"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject"}]}}, readOnly="false"),
+        event(2, "ConsoleLogin", "signin.amazonaws.com", additionalEventData={"MFAUsed": "No"},
+              responseElements={"ConsoleLogin": "Success"}, tlsDetails={"tlsVersion": "TLSv1.3"},
+              resources=[{"ARN": "arn:aws:iam::222222222222:user/alice"}]),
+    ]
+
+
+def test_fast_rows_equal_the_careful_paths_rows(tmp_path: Path) -> None:
+    records = _records()
+    compact = write_trail_file(tmp_path / "compact.json.gz", records)
+    pretty = tmp_path / "pretty.json"  # pretty-printed: the fast path declines it, the careful path reads it
+    pretty.write_text(json.dumps({"Records": records}, indent=2))
+    assert codec().rows(pretty.read_bytes(), 0) is None
+    assert codec().rows(json.dumps({"Records": records}).encode(), 0) is not None
+    fast, fast_report = _load([compact])
+    careful, careful_report = _load([pretty])
+    assert fast_report.clean and careful_report.clean and fast_report.records == careful_report.records == 3
+    assert _without_file(fast) == _without_file(careful)
+    assert fast["ev-0"]["user_agent"] == ODD_AGENT  # JSON escapes undone
+    assert fast["ev-0"]["error_message"] == "line one\nline two"
+    assert fast["ev-1"]["read_only"] is False  # "false" as a string still reads as a boolean
+    assert json.loads(fast["ev-1"]["request_parameters"])["policy"]["Statement"][0]["Principal"] == "*"
+    assert fast["ev-2"]["tls_details"] == '{"tlsVersion":"TLSv1.3"}'
+
+
+def test_spaced_members_are_stored_minified(tmp_path: Path) -> None:
+    record = event(3, "PutBucketAcl", requestParameters={"bucketName": "b", "x-amz-acl": ["public-read"]})
+    path = tmp_path / "spaced.jsonl"
+    path.write_text(json.dumps(record) + "\n")  # json.dumps puts ", " and ": " between members
+    rows, _ = _load([path])
+    assert rows["ev-3"]["request_parameters"] == '{"bucketName":"b","x-amz-acl":["public-read"]}'
+
+
+def test_unread_fields_are_not_loaded(tmp_path: Path) -> None:
+    path = write_trail_file(tmp_path / "t.json.gz", _records())
+    fields = fields_read_by(["SELECT event_name, json_extract_string(request_parameters, '$.bucketName')"])
+    assert fields >= {"eventName", "requestParameters", "eventID", "eventTime", "eventSource"}
+    assert "tlsDetails" not in fields and "userIdentity" not in fields
+    rows, _ = _load([path], fields)
+    assert rows["ev-2"]["tls_details"] is None and rows["ev-2"]["identity_arn"] is None
+    assert rows["ev-1"]["request_parameters"] is not None and rows["ev-2"]["event_name"] == "ConsoleLogin"
+
+
+def test_the_rule_pack_reads_what_its_rules_name() -> None:
+    pack = load_pack()
+    fields = _fields_read(pack.rules, pack.allowlist)
+    assert {"requestParameters", "userIdentity", "sourceIPAddress", "userAgent", "errorCode"} <= fields
+    assert "tlsDetails" not in fields  # no shipped rule reads it
+
+
+def test_an_incomplete_record_sends_its_file_to_the_careful_path(tmp_path: Path) -> None:
+    no_id = event(5)
+    del no_id["eventID"]
+    bad_time = event(6, eventTime="not a time")
+    good = write_trail_file(tmp_path / "good.json.gz", [event(7), event(8)])
+    mixed = write_trail_file(tmp_path / "mixed.json.gz", [event(4), no_id, bad_time])
+    rows, report = _load([good, mixed])
+    # The good file's rows and the mixed file's good rows, once each; the id-less record gets a stable id.
+    ids = set(rows)
+    assert {"ev-4", "ev-7", "ev-8"} <= ids and "ev-6" not in ids
+    made = [i for i in ids if i.startswith("cw-")]
+    assert len(made) == 1 and rows[made[0]]["source_file"] == str(mixed.resolve())
+    assert [(s.path, s.where) for s in report.records_skipped] == [(str(mixed.resolve()), "record 2")]
+    assert report.files_read == 2 and report.records == 4
+    again, _ = _load([mixed])
+    assert made[0] in again  # the same id on every run
+
+
+def test_the_window_counts_what_it_leaves_out(tmp_path: Path) -> None:
+    path = write_trail_file(tmp_path / "t.json.gz", [event(1, minute=1), event(2, minute=20), event(3, minute=40)])
+    conn = connect()
+    report = ReadReport()
+    loader = Loader(conn, since=datetime.fromisoformat("2026-03-01T10:10:00+00:00"),
+                    until=datetime.fromisoformat("2026-03-01T10:30:00+00:00"))
+    assert loader.load(list_objects([path], report), report) == 1
+    assert loader.stats.outside_window == 2 and report.records == 3
+
+
+def test_a_record_cannot_claim_another_file(tmp_path: Path) -> None:
+    spoof = event(9, cloudwardenFile=0)
+    first = write_trail_file(tmp_path / "a.json.gz", [event(1)])
+    second = write_trail_file(tmp_path / "b.json.gz", [spoof])
+    rows, _ = _load([first, second])
+    assert rows["ev-9"]["source_file"] == str(second.resolve())
+
+
+def test_db_from_paths_keeps_every_field(tmp_path: Path) -> None:
+    path = write_trail_file(tmp_path / "t.json.gz", _records())
+    db, _ = CloudTrailDB.from_paths([path])
+    row = db.query("SELECT tls_details, resources, identity_account_id FROM cloudtrail WHERE event_id = 'ev-2'")[0]
+    assert row == {"tls_details": '{"tlsVersion":"TLSv1.3"}',
+                   "resources": '[{"ARN":"arn:aws:iam::222222222222:user/alice"}]', "identity_account_id": PROD}
