@@ -192,6 +192,13 @@ def test_the_pack_covers_the_types_and_rules_must_fit_network_tables() -> None:
         run_network_detection(engine="spark")
 
 
+def _stored(path: Path) -> list[tuple[str, int]]:
+    from cloudwarden.store import Store
+
+    with Store.open(path, read_only=True) as store:
+        return sorted((f.type, f.count) for f in store.findings(source="detect"))
+
+
 def test_detect_command_reads_flow_and_dns_logs(tmp_path: Path) -> None:
     app = typer.Typer()
     app.command()(detect)
@@ -209,7 +216,15 @@ def test_detect_command_reads_flow_and_dns_logs(tmp_path: Path) -> None:
     assert f"{records} flow records, 1 DNS queries" in result.output and "the header names 14" in result.output
     lines = [json.loads(x) for x in (tmp_path / "out" / "findings.jsonl").read_text().splitlines()]
     assert {x["type"] for x in lines} == {"Recon:EC2/Portscan", "Backdoor:EC2/C&CActivity.B!DNS"}
+    store_state = _stored(tmp_path / "s.duckdb")
+    assert {t for t, _ in store_state} == {"Recon:EC2/Portscan", "Backdoor:EC2/C&CActivity.B!DNS"}
     again = CliRunner().invoke(app, [*args, "--fail-on", "high"])
-    assert again.exit_code == 1  # network logs are read again each run: the C&C finding is HIGH
+    assert again.exit_code == 0, again.output  # checkpointed: nothing new read, so no HIGH finding this run
+    assert "0 flow records, 0 DNS queries from 0 files (2 already read)" in again.output
+    assert _stored(tmp_path / "s.duckdb") == store_state  # counted once
+    # The broken file was skipped, not checkpointed: it is reported again.
+    assert "the header names 14" in again.output
+    reread = CliRunner().invoke(app, [*args, "--reread", "--fail-on", "high"])
+    assert reread.exit_code == 1  # --reread ignores checkpoints: the C&C finding is HIGH
     nothing = CliRunner().invoke(app, ["detect", "--store", str(tmp_path / "s.duckdb")])
     assert nothing.exit_code != 0

@@ -47,6 +47,7 @@ from cloudwarden.store.store import DEFAULT_PATH
 
 if TYPE_CHECKING:  # imported where used: a --reread run needs neither the store, baselines nor network logs
     from cloudwarden.detect.netlogs.instances import InstanceMap
+    from cloudwarden.store import Store
 
 LogsOpt = Annotated[
     list[str] | None,
@@ -180,8 +181,7 @@ def detect(
                                    memory_limit=memory_limit, spark_master=spark_master, analyzers=analyzers)
             if flow_logs or dns_logs:
                 network = _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
-                                   InstanceMap.from_store(store))
-                store.upsert_findings(run_id, network.findings)
+                                   InstanceMap.from_store(store), store=store, run_id=run_id)
                 result = _with_network(result, network)
             store.end_run(run_id, "succeeded", dict(result.stats))
     _write(result, options.output_dir, options.formats, [*logs, *(flow_logs or []), *(dns_logs or [])])
@@ -202,11 +202,13 @@ def _reader(log_format: str) -> Callable[..., DetectionResult]:
 
 
 def _network(flow_logs: list[str] | None, dns_logs: list[str] | None, allowlist: Allowlist, intel: ThreatIntel,
-             engine: str, target: AwsTarget, instances: InstanceMap) -> DetectionResult:
+             engine: str, target: AwsTarget, instances: InstanceMap, *, store: Store | None = None,
+             run_id: str | None = None) -> DetectionResult:
+    """Network detection; with ``store`` it reads only unread objects and commits findings with checkpoints."""
     from cloudwarden.detect.netlogs.engine import run_network_detection  # only with --flow-logs/--dns-logs
 
     return run_network_detection(flow_logs or [], dns_logs or [], allowlist=allowlist, intel=intel, engine=engine,
-                                 target=target, instances=instances)
+                                 target=target, instances=instances, store=store, run_id=run_id)
 
 
 def _instances(store_path: Path) -> InstanceMap:
@@ -260,7 +262,8 @@ def _print(console: Console, result: DetectionResult) -> None:
     network = stats.get("network")
     if network:
         console.print(f"network logs: {network.get('flow_records', 0)} flow records, "
-                      f"{network.get('dns_queries', 0)} DNS queries · {network.get('rules', 0)} rules · "
+                      f"{network.get('dns_queries', 0)} DNS queries from {network.get('files_read', 0)} files "
+                      f"({network.get('objects_already_read', 0)} already read) · {network.get('rules', 0)} rules · "
                       f"{network.get('findings', 0)} findings")
     if result.findings:
         console.print(_findings_table(result.findings))

@@ -18,6 +18,10 @@ end state is the one an uninterrupted run reaches: no finding lost, none counted
 
 Stores that offer ``get_checkpoints(source, keys) -> {key: position}`` and ``set_checkpoints(source,
 {key: position})`` (one query / one transaction) are used in bulk; otherwise one call per object.
+
+Every function takes an optional ``source`` (default :data:`SOURCE`): another kind of log keeps its
+checkpoints and its journal apart under its own (VPC flow and resolver query logs use ``detect.netlogs``),
+so a file named in both kinds of run is judged by each on its own.
 """
 
 from __future__ import annotations
@@ -37,59 +41,59 @@ Hook = Callable[[str], None]
 """Called with a step name (``upserted``, ``checkpointed``) after each commit step; tests use it to crash."""
 
 
-def unread(store: Store, objects: Sequence[LogObject]) -> tuple[list[LogObject], int]:
+def unread(store: Store, objects: Sequence[LogObject], *, source: str = SOURCE) -> tuple[list[LogObject], int]:
     """The objects without a checkpoint, and how many were skipped as already read."""
-    done = _get_many(store, [obj.key for obj in objects])
+    done = _get_many(store, [obj.key for obj in objects], source)
     fresh = [obj for obj in objects if obj.key not in done]
     return fresh, len(objects) - len(fresh)
 
 
-def _get_many(store: Store, keys: Sequence[str]) -> set[str]:
+def _get_many(store: Store, keys: Sequence[str], source: str = SOURCE) -> set[str]:
     """The keys that have a checkpoint: one query when the store has ``get_checkpoints``, else one per key."""
     bulk = getattr(store, "get_checkpoints", None)
     if bulk is not None:
-        return set(bulk(SOURCE, list(keys)))
-    return {key for key in keys if store.get_checkpoint(SOURCE, key) is not None}
+        return set(bulk(source, list(keys)))
+    return {key for key in keys if store.get_checkpoint(source, key) is not None}
 
 
-def _set_many(store: Store, positions: Mapping[str, str]) -> None:
+def _set_many(store: Store, positions: Mapping[str, str], source: str = SOURCE) -> None:
     """Checkpoint every key: one transaction when the store has ``set_checkpoints``, else one per key
     (each idempotent, so a crash part-way is finished by :func:`recover`)."""
     bulk = getattr(store, "set_checkpoints", None)
     if bulk is not None:
-        bulk(SOURCE, dict(positions))
+        bulk(source, dict(positions))
         return
     for key, position in positions.items():
-        store.set_checkpoint(SOURCE, key, position)
+        store.set_checkpoint(source, key, position)
 
 
-def recover(store: Store) -> str | None:
+def recover(store: Store, *, source: str = SOURCE) -> str | None:
     """Finish or undo a chunk a killed run left half-committed; returns what was done (or None)."""
-    text = store.get_checkpoint(SOURCE, JOURNAL_KEY)
+    text = store.get_checkpoint(source, JOURNAL_KEY)
     if not text:
         return None
     journal = json.loads(text)
     probe = journal.get("probe")
     committed = probe is None or len(store.history(probe["id"])) > int(probe["history"])
     if committed:
-        _set_many(store, journal["objects"])
-    store.set_checkpoint(SOURCE, JOURNAL_KEY, "")
+        _set_many(store, journal["objects"], source)
+    store.set_checkpoint(source, JOURNAL_KEY, "")
     return "completed" if committed else "rolled back"
 
 
 def commit(store: Store, run_id: str | None, findings: Sequence[Finding], objects: Sequence[LogObject],
-           hook: Hook | None = None) -> None:
+           hook: Hook | None = None, *, source: str = SOURCE) -> None:
     """Store ``findings`` and mark ``objects`` read, as one unit (see the module docstring)."""
     probe = None
     if findings:
         probe = {"id": findings[0].id, "history": len(store.history(findings[0].id))}
     journal = {"objects": {obj.key: obj.position for obj in objects}, "probe": probe}
-    store.set_checkpoint(SOURCE, JOURNAL_KEY, json.dumps(journal))
+    store.set_checkpoint(source, JOURNAL_KEY, json.dumps(journal))
     if findings:
         store.upsert_findings(run_id, findings)
     if hook is not None:
         hook("upserted")
-    _set_many(store, {obj.key: obj.position for obj in objects})
+    _set_many(store, {obj.key: obj.position for obj in objects}, source)
     if hook is not None:
         hook("checkpointed")
-    store.set_checkpoint(SOURCE, JOURNAL_KEY, "")
+    store.set_checkpoint(source, JOURNAL_KEY, "")

@@ -14,7 +14,16 @@ Public API:
 * :class:`NetworkDB` — an in-memory DuckDB: :meth:`~NetworkDB.load_flow_logs`, :meth:`~NetworkDB.load_dns_logs`,
   :meth:`~NetworkDB.prepare` (instances, direction, intel, trust), :meth:`~NetworkDB.evaluate`,
   :meth:`~NetworkDB.query`.
-* :func:`run_network_detection` — all of it from paths (files, trees, ``s3://``) to a ``DetectionResult``.
+* :func:`run_network_detection` — all of it from paths (files, trees, ``s3://``) to a ``DetectionResult``;
+  with a store, incremental and crash-safe like CloudTrail (below).
+
+Checkpoints: with a ``store``, each flow or query log object read is checkpointed under
+:data:`CHECKPOINT_SOURCE` through :mod:`cloudwarden.detect.checkpoints` (the same journal as CloudTrail's,
+kept apart under its own source), and the run's findings are upserted together with those checkpoints. A
+re-run reads only objects it has not read; a run killed at any point and run again ends with the same
+findings as one that was not (no finding lost, none counted twice). All unread objects of a run are one
+chunk, so the rules' windows see every new record together; records of an earlier run are not read again,
+so a window that spans two runs is judged on each run's records alone.
 """
 
 from __future__ import annotations
@@ -34,10 +43,12 @@ import duckdb
 from cloudwarden.aws.session import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Evidence, Finding, ResourceRef, Source, Status, finding_id
+from cloudwarden.detect import checkpoints
 from cloudwarden.detect.cloudtrail_files import ReadReport
 from cloudwarden.detect.compile import MAX_EVIDENCE_IDS, compile_rule_set
 from cloudwarden.detect.dialect import DUCKDB
 from cloudwarden.detect.engine import DetectionResult
+from cloudwarden.detect.load import LogObject
 from cloudwarden.detect.netlogs.dns import load_dns_objects
 from cloudwarden.detect.netlogs.enrich import enrich
 from cloudwarden.detect.netlogs.flow import load_flow_objects
@@ -47,8 +58,11 @@ from cloudwarden.detect.netlogs.tables import DNS_TABLE, EVIDENCE_VIEW, FLOW_TAB
 from cloudwarden.detect.rules.loader import load_rule_dirs
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.threat_intel import ThreatIntel, create_intel_tables
+from cloudwarden.store import Store
 
 ENGINES: Final = ("duckdb",)
+# The checkpoint source of flow and resolver query log objects (CloudTrail's is ``detect.cloudtrail``).
+CHECKPOINT_SOURCE: Final = "detect.netlogs"
 _NO_CALLER_ALLOWLIST: Final = Allowlist(trusted_intel=False)
 
 
@@ -109,20 +123,29 @@ class NetworkDB:
     def load_flow_logs(self, paths: Sequence[str | Path], report: ReadReport, *, target: AwsTarget | None = None,
                        session: boto3.Session | None = None) -> int:
         """Read flow logs under ``paths`` (an object already read is not read again); returns records added."""
-        objects = [o for o in list_log_objects(paths, report, target=target, session=session)
-                   if o.key not in self._seen]
-        self._seen.update(o.key for o in objects)
+        return self.read_flow_objects(list_log_objects(paths, report, target=target, session=session), report)
+
+    def read_flow_objects(self, objects: Sequence[LogObject], report: ReadReport) -> int:
+        """Read listed flow log objects (one already read is not read again); returns records added."""
+        fresh = self._fresh(objects)
         with tempfile.TemporaryDirectory(prefix="cw-net-") as scratch:
-            return load_flow_objects(self.conn, objects, report, Path(scratch), self._register)
+            return load_flow_objects(self.conn, fresh, report, Path(scratch), self._register)
 
     def load_dns_logs(self, paths: Sequence[str | Path], report: ReadReport, *, target: AwsTarget | None = None,
                       session: boto3.Session | None = None) -> int:
         """Read resolver query logs under ``paths``; returns queries added."""
-        objects = [o for o in list_log_objects(paths, report, target=target, session=session)
-                   if o.key not in self._seen]
-        self._seen.update(o.key for o in objects)
+        return self.read_dns_objects(list_log_objects(paths, report, target=target, session=session), report)
+
+    def read_dns_objects(self, objects: Sequence[LogObject], report: ReadReport) -> int:
+        """Read listed resolver query log objects (one already read is not read again); returns queries added."""
+        fresh = self._fresh(objects)
         with tempfile.TemporaryDirectory(prefix="cw-net-") as scratch:
-            return load_dns_objects(self.conn, objects, report, Path(scratch), self._register)
+            return load_dns_objects(self.conn, fresh, report, Path(scratch), self._register)
+
+    def _fresh(self, objects: Sequence[LogObject]) -> list[LogObject]:
+        fresh = [o for o in dict((o.key, o) for o in objects).values() if o.key not in self._seen]
+        self._seen.update(o.key for o in fresh)
+        return fresh
 
     def prepare(self, *, instances: InstanceMap | None = None, allowlist: Allowlist | None = None) -> int:
         """Derive direction, peers, trust and resources (after loading); returns intel hits."""
@@ -231,34 +254,58 @@ def run_network_detection(
     engine: str = "duckdb",
     target: AwsTarget | None = None,
     session: boto3.Session | None = None,
+    store: Store | None = None,
+    run_id: str | None = None,
+    hook: checkpoints.Hook | None = None,
 ) -> DetectionResult:
     """Read flow logs and resolver query logs, run the network rules (default: the shipped pack).
 
     ``instances`` maps interfaces and addresses to instances (:meth:`InstanceMap.from_store`); S3 paths
     are read with ``session`` (for example a role assumed in the bucket's account) or ``target``'s.
+    Without ``store`` every object is read and nothing is written. With one, a chunk a killed run left
+    half-committed is finished or undone first, objects already read are skipped, and the findings are
+    upserted with the checkpoints of the objects read (``run_id`` is the store run they belong to; a
+    skipped object is not checkpointed, so a fixed one is read next time). ``hook`` is called between
+    commit steps (tests simulate crashes).
     """
     if engine not in ENGINES:
         raise BadInputError("--engine", f"flow and DNS logs run on {', '.join(ENGINES)} (not {engine!r})")
     started = time.perf_counter()
     active = network_rules(rules) if rules is not None else load_network_pack()
     report = ReadReport()
+    stats: dict[str, Any] = {"engine": engine, "rules": len(active)}
     db = NetworkDB(intel=intel if intel is not None else ThreatIntel.load())
     try:
         db.validate(active)
-        flows = db.load_flow_logs(flow_paths, report, target=target, session=session) if flow_paths else 0
-        queries = db.load_dns_logs(dns_paths, report, target=target, session=session) if dns_paths else 0
+        if store is not None and (recovered := checkpoints.recover(store, source=CHECKPOINT_SOURCE)):
+            stats["recovered_chunk"] = recovered
+        flow_objects = list_log_objects(flow_paths, report, target=target, session=session) if flow_paths else []
+        dns_objects = list_log_objects(dns_paths, report, target=target, session=session) if dns_paths else []
+        stats["objects_listed"] = len({o.key for o in [*flow_objects, *dns_objects]})
+        if store is not None:
+            flow_objects, flow_done = checkpoints.unread(store, flow_objects, source=CHECKPOINT_SOURCE)
+            dns_objects, dns_done = checkpoints.unread(store, dns_objects, source=CHECKPOINT_SOURCE)
+            stats["objects_already_read"] = flow_done + dns_done
+        flows = db.read_flow_objects(flow_objects, report) if flow_objects else 0
+        queries = db.read_dns_objects(dns_objects, report) if dns_objects else 0
         loaded = time.perf_counter()
         hits = db.prepare(instances=instances, allowlist=allowlist)
         findings = db.evaluate(active)
         done = time.perf_counter()
     finally:
         db.close()
-    stats: dict[str, Any] = {
-        "engine": engine, "rules": len(active), "flow_records": flows, "dns_queries": queries,
+    if store is not None:
+        skipped = {s.path for s in report.files_skipped}
+        read = [o for o in dict((o.key, o) for o in [*flow_objects, *dns_objects]).values() if o.key not in skipped]
+        if read or findings:
+            checkpoints.commit(store, run_id, findings, read, hook, source=CHECKPOINT_SOURCE)
+    committed = time.perf_counter()
+    stats.update({
+        "flow_records": flows, "dns_queries": queries,
         "files_read": report.files_read, "files_skipped": len(report.files_skipped),
         "records_skipped": len(report.records_skipped), "intel_hits": hits,
         "instances_known": len(instances) if instances is not None else 0, "findings": len(findings),
         "timings": {"load": round(loaded - started, 3), "rules": round(done - loaded, 3),
-                    "total": round(done - started, 3)},
-    }
+                    "commit": round(committed - done, 3), "total": round(committed - started, 3)},
+    })
     return DetectionResult(findings=findings, read_report=report, stats=stats)
