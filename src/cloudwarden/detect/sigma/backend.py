@@ -67,6 +67,7 @@ from sigma.types import (
 
 from cloudwarden.detect.sigma.dialect import DUCKDB, SPARK, SqlDialect
 from cloudwarden.detect.sigma.pipeline import DERIVED_FIELDS, DERIVED_PREFIX, cloudtrail_pipeline
+from cloudwarden.detect.sigma.regex_literal import required_literal
 from cloudwarden.detect.table import COLUMNS
 
 MAX_JSON_STEPS: Final = 4  # 2^4 = 16 shapes of one path; deeper paths are reported, not truncated
@@ -276,8 +277,15 @@ class CloudTrailSqlBackend(TextQueryBackend):
             case SigmaExists():
                 return subject.present if value.exists else f"NOT coalesce({subject.present}, false)"
             case SigmaRegularExpression():
-                pattern = d.literal(self._regex(value))
-                return self.match(subject, lambda x: d.regex.format(x=x, pattern=pattern))
+                plain = self._regex(value)
+                pattern = d.literal(plain)
+                literal = required_literal(plain)
+                if literal is None:
+                    return self.match(subject, lambda x: d.regex.format(x=x, pattern=pattern))
+                # A cheap substring test first: rows without the text cannot match (same result, no regex).
+                needle = d.literal(literal)
+                return self.match(subject, lambda x: f"({d.contains.format(x=x, y=needle)} AND "
+                                                     f"{d.regex.format(x=x, pattern=pattern)})")
             case SigmaCIDRExpression():
                 return self._cidr(subject, value)
             case SigmaCompareExpression():

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import yaml
 from sigma.collection import SigmaCollection
@@ -35,6 +35,8 @@ from cloudwarden.core.severity import Severity
 from cloudwarden.detect.rules.model import Rule
 from cloudwarden.detect.sigma.backend import BACKENDS, CloudTrailSqlBackend
 from cloudwarden.detect.sigma.to_findings import finding_type, mitre_techniques, severity_for
+
+_YAML_LOADER: Final[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 RULE_SUFFIXES: Final = (".yml", ".yaml")
 
@@ -178,7 +180,10 @@ def _load_file(path: Path, backend: CloudTrailSqlBackend, engine: str) -> Iterat
         yield SigmaLoadError(path, None, f"cannot read: {exc}")
         return
     try:
-        collection = SigmaCollection.from_yaml(text, collect_errors=True, source=SigmaRuleLocation(path))
+        # Parsed here with libyaml when present (pySigma's from_yaml uses the pure-Python parser, most of
+        # the time of loading a rule set), then handed to pySigma as the same documents.
+        documents = list(yaml.load_all(text, Loader=_YAML_LOADER))
+        collection = SigmaCollection.from_dicts(documents, collect_errors=True, source=SigmaRuleLocation(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
