@@ -37,7 +37,7 @@ from cloudwarden.cli.options import (
 )
 from cloudwarden.core.errors import EXIT_FINDINGS, BadInputError
 from cloudwarden.core.finding import Finding
-from cloudwarden.detect.engine import DetectionResult
+from cloudwarden.detect.engine import DEFAULT_MEMORY_LIMIT, DetectionResult
 from cloudwarden.detect.engine import run_detection as run_cloudtrail_detection
 from cloudwarden.detect.ocsf import LOG_FORMAT
 from cloudwarden.detect.rules import Allowlist, load_pack, load_rule_dirs
@@ -89,7 +89,8 @@ IntelOpt = Annotated[
                                         "trusted-*), added to the shipped sample (repeatable)."),
 ]
 MemoryOpt = Annotated[
-    str | None, typer.Option("--memory-limit", help="Cap DuckDB's memory (like 1GB); beyond it tables spill to disk.")
+    str, typer.Option("--memory-limit", help="Cap DuckDB's memory (like 4GB); beyond it the events table spills to "
+                                             "a scratch directory on disk.")
 ]
 StoreOpt = Annotated[Path, typer.Option("--store", help="The cloudwarden store (findings and checkpoints).")]
 RereadOpt = Annotated[bool, typer.Option("--reread", help="Ignore checkpoints: read every file again, "
@@ -125,7 +126,7 @@ def detect(
     threat_intel: IntelOpt = None,
     store_path: StoreOpt = DEFAULT_PATH,
     reread: RereadOpt = False,
-    memory_limit: MemoryOpt = None,
+    memory_limit: MemoryOpt = DEFAULT_MEMORY_LIMIT,
     baselines: Annotated[
         bool,
         typer.Option("--baselines/--no-baselines",
@@ -265,7 +266,7 @@ def _print(console: Console, result: DetectionResult) -> None:
                       f"{network.get('dns_queries', 0)} DNS queries from {network.get('files_read', 0)} files "
                       f"({network.get('objects_already_read', 0)} already read) · {network.get('rules', 0)} rules · "
                       f"{network.get('findings', 0)} findings")
-    if result.findings:
+    if result.findings and not console.quiet:  # building the table is not free on large runs
         console.print(_findings_table(result.findings))
     if not report.clean:
         table = Table(title=f"Skipped: {len(report.files_skipped)} files, {len(report.records_skipped)} records")
