@@ -3,35 +3,39 @@
 from __future__ import annotations
 
 import sys
+from typing import ClassVar
 
 import typer
 from rich.console import Console
 
 from cloudwarden import __version__
-from cloudwarden.cli import demo as demo_cmd
-from cloudwarden.cli import detect as detect_cmd
-from cloudwarden.cli import iam as iam_cmd
-from cloudwarden.cli import lab as lab_cmd
-from cloudwarden.cli import respond as respond_cmd
-from cloudwarden.cli import route as route_cmd
-from cloudwarden.cli import scan as scan_cmd
+from cloudwarden.cli.lazy import LazyGroup
 from cloudwarden.core.errors import CloudwardenError
+
+
+class _Commands(LazyGroup):
+    """Every command, imported when it is looked up (``cloudwarden scan`` never imports detection)."""
+
+    LAZY: ClassVar[dict[str, str]] = {
+        "lab": "cloudwarden.cli.lab:app",
+        "iam": "cloudwarden.cli.iam:app",
+        "route": "cloudwarden.cli.route:app",
+        "respond": "cloudwarden.cli.respond:app",
+        "demo": "cloudwarden.cli.demo:demo",
+        "scan": "cloudwarden.cli.scan:scan",
+        "drift": "cloudwarden.cli.scan:drift",
+        "detect": "cloudwarden.cli.detect:detect",
+    }
+
 
 app = typer.Typer(
     name="cloudwarden",
+    cls=_Commands,
     help="Local-first AWS security: posture, IAM analysis, threat detection and response.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.add_typer(lab_cmd.app, name="lab")
-app.add_typer(iam_cmd.app, name="iam")
-app.add_typer(route_cmd.app, name="route")
-app.add_typer(respond_cmd.app, name="respond")
-app.command("demo")(demo_cmd.demo)
-app.command("scan")(scan_cmd.scan)
-app.command("drift")(scan_cmd.drift)
-app.command("detect")(detect_cmd.detect)
 
 err_console = Console(stderr=True)
 

@@ -26,6 +26,7 @@ from cloudwarden.core.errors import BadInputError, EndpointUnreachable, RuntimeF
 app = typer.Typer(
     help="The embedded local AWS (moto server + CloudTrail recorder + demo organisation).",
     no_args_is_help=True,
+    add_completion=False,
 )
 
 DEFAULT_STATE_DIR = Path(".cloudwarden/lab")

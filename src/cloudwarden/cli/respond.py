@@ -36,7 +36,8 @@ from cloudwarden.respond.runner import RunResult, approve, load_finding, rollbac
 from cloudwarden.respond.steps import action_name
 from cloudwarden.store.store import DEFAULT_PATH, Store
 
-app = typer.Typer(help="Incident-response playbooks: dry run, approve, execute, roll back.", no_args_is_help=True)
+app = typer.Typer(help="Incident-response playbooks: dry run, approve, execute, roll back.", no_args_is_help=True,
+                  add_completion=False)
 
 StoreOpt = Annotated[Path, typer.Option("--store", help="The cloudwarden database (findings, runs, audit log).")]
 FindingOpt = Annotated[str, typer.Option("--finding", help="A finding's id in the store, or a file holding one.")]
