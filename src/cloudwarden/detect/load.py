@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import os
 import re
 import tempfile
 import zlib
@@ -43,8 +42,10 @@ from cloudwarden.detect.table import COLUMN_NAMES, TABLE, create_table_sql
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ENVELOPE: Final = re.compile(rb'^\s*\{\s*"Records"\s*:')
-# Scratch batches are handed to DuckDB once they reach this size.
-FLUSH_BYTES: Final = 64 * 1024 * 1024
+# Scratch batches are handed to DuckDB once they hold this many rows (or bytes, for very large events).
+# DuckDB writes an insert's row groups (122,880 rows each) in parallel only when it has more than one.
+FLUSH_ROWS: Final = 2 * 122_880
+FLUSH_BYTES: Final = 512 * 1024 * 1024
 DIGEST_MARK: Final = "/CloudTrail-Digest/"
 
 
@@ -411,12 +412,14 @@ class Loader:
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, *, since: datetime | None = None,
                  until: datetime | None = None, scratch_dir: Path | None = None,
-                 flush_bytes: int = FLUSH_BYTES, fields: frozenset[str] | None = None) -> None:
+                 flush_bytes: int = FLUSH_BYTES, flush_rows: int = FLUSH_ROWS,
+                 fields: frozenset[str] | None = None) -> None:
         self.conn = conn
         self.since = _aware_utc(since)
         self.until = _aware_utc(until)
         self.stats = LoadStats()
         self.flush_bytes = flush_bytes
+        self.flush_rows = flush_rows
         self._scratch_parent = scratch_dir
         self._codec = codec(fields)
         row = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM _cw_files").fetchone()
@@ -425,8 +428,7 @@ class Loader:
     def load(self, objects: Iterable[LogObject], report: ReadReport) -> int:
         """Read and insert every object; returns the number of events inserted. Bad ones go into ``report``."""
         before = self.stats.events
-        parent = self._scratch_parent or scratch_parent(self.flush_bytes)
-        with tempfile.TemporaryDirectory(prefix="cw-ct-", dir=parent) as tmp, \
+        with tempfile.TemporaryDirectory(prefix="cw-ct-", dir=self._scratch_parent) as tmp, \
                 ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="cw-read") as readers, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="cw-insert") as inserter:
             scratch = Path(tmp)
@@ -434,7 +436,7 @@ class Loader:
             inserting: Future[_Inserted] | None = None
             for obj, raw in _prefetch(readers, objects):
                 self._add(batch, obj, raw, report)
-                if batch.size >= self.flush_bytes:
+                if batch.size >= self.flush_bytes or batch.records >= self.flush_rows:
                     if inserting is not None:
                         self._settle(inserting.result(), batch, report)
                     inserting = inserter.submit(self._insert, batch)
@@ -622,6 +624,7 @@ class _Batch:
         self.names: list[tuple[int, str]] = []
         self.rows: list[tuple[LogObject, int, int]] = []
         self.size = 0
+        self.records = 0
         self.events_size = 0
         self._rows: Any = None
         self._events: Any = None
@@ -632,6 +635,7 @@ class _Batch:
         self._rows.write(data)
         self.rows.append((obj, index, records))
         self.size += len(data)
+        self.records += records
 
     def add_events(self, data: bytes) -> None:
         if not data:
@@ -652,17 +656,6 @@ class _Batch:
         self.close()
         self.rows_path.unlink(missing_ok=True)
         self.events_path.unlink(missing_ok=True)
-
-
-def scratch_parent(flush_bytes: int = FLUSH_BYTES) -> str | None:
-    """Where scratch batches go: ``/dev/shm`` (memory) when it has room for a few, else the temp directory."""
-    shm = "/dev/shm"
-    try:
-        stats = os.statvfs(shm)
-    except OSError:
-        return None
-    room = stats.f_bavail * stats.f_frsize
-    return shm if room >= 8 * flush_bytes and os.access(shm, os.W_OK) else None
 
 
 def _prefetch(pool: ThreadPoolExecutor, objects: Iterable[LogObject]) -> Iterator[tuple[LogObject, bytes | OSError]]:
