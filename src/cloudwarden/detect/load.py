@@ -201,6 +201,22 @@ def _file_reader(path: Path) -> Callable[[], bytes]:
 
 
 def _list_s3(uri: str, report: ReadReport, target: AwsTarget) -> list[LogObject]:
+    return list_s3(uri, report, target, _not_cloudtrail)
+
+
+def _not_cloudtrail(key: str) -> str | None:
+    if DIGEST_MARK in f"/{key}":
+        return "CloudTrail digest file (holds no events)"
+    if not key.lower().endswith(LOG_SUFFIXES):
+        return f"not a log file name (expected one of {', '.join(LOG_SUFFIXES)})"
+    return None
+
+
+def list_s3(uri: str, report: ReadReport, target: AwsTarget,
+            why_skip: Callable[[str], str | None]) -> list[LogObject]:
+    """The objects under ``s3://bucket/prefix`` (checkpointed by ETag); a key ``why_skip`` gives a reason for
+    goes into ``report`` as skipped. A missing bucket is a :class:`BadInputError`, any other failure to list
+    a :class:`RuntimeFailure`."""
     bucket, _, prefix = uri[len("s3://"):].partition("/")
     if not bucket:
         raise BadInputError(uri, "an S3 location is s3://BUCKET or s3://BUCKET/PREFIX")
@@ -213,15 +229,13 @@ def _list_s3(uri: str, report: ReadReport, target: AwsTarget) -> list[LogObject]
             for item in page.get("Contents", []):
                 key = item["Key"]
                 name = f"s3://{bucket}/{key}"
-                if DIGEST_MARK in f"/{key}":
-                    report.files_skipped.append(SkippedFile(name, "CloudTrail digest file (holds no events)"))
-                elif not key.lower().endswith(LOG_SUFFIXES):
-                    report.files_skipped.append(
-                        SkippedFile(name, f"not a log file name (expected one of {', '.join(LOG_SUFFIXES)})"))
-                else:
-                    etag = str(item.get("ETag", "")).strip('"')
-                    objects.append(LogObject(key=name, position=f"etag={etag}", size=int(item.get("Size", 0)),
-                                             read=_s3_reader(client, bucket, key)))
+                reason = why_skip(key)
+                if reason is not None:
+                    report.files_skipped.append(SkippedFile(name, reason))
+                    continue
+                etag = str(item.get("ETag", "")).strip('"')
+                objects.append(LogObject(key=name, position=f"etag={etag}", size=int(item.get("Size", 0)),
+                                         read=_s3_reader(client, bucket, key)))
     except botocore.exceptions.ClientError as exc:
         code = exc.response.get("Error", {}).get("Code", "")
         if code in ("NoSuchBucket", "404"):

@@ -32,8 +32,8 @@ from typing import Any, Final
 
 import duckdb
 
-from cloudwarden.aws.session import AwsTarget, make_client, make_session
-from cloudwarden.core.errors import BadInputError, RuntimeFailure
+from cloudwarden.aws.session import AwsTarget
+from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Finding
 from cloudwarden.detect import checkpoints, ocsf
 from cloudwarden.detect.cloudtrail_files import ReadReport, SkippedFile, SkippedRecord
@@ -46,7 +46,7 @@ from cloudwarden.detect.engine import (
     merge_findings,
     validate_rules,
 )
-from cloudwarden.detect.load import Loader, LogObject, iter_chunks
+from cloudwarden.detect.load import Loader, LogObject, iter_chunks, list_s3
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.table import TABLE
 from cloudwarden.detect.threat_intel import ThreatIntel
@@ -89,40 +89,11 @@ def list_parquet(paths: Sequence[str | Path], report: ReadReport, *,
 
 
 def _list_s3(uri: str, report: ReadReport, target: AwsTarget) -> list[LogObject]:
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
-    if not bucket:
-        raise BadInputError(uri, "an S3 location is s3://BUCKET or s3://BUCKET/PREFIX")
-    import botocore.exceptions  # local: only S3 reads need botocore's exception types
-
-    client = make_client(make_session(target), "s3", target)
-    objects: list[LogObject] = []
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                key = item["Key"]
-                name = f"s3://{bucket}/{key}"
-                if not key.lower().endswith(PARQUET_SUFFIX):
-                    report.files_skipped.append(SkippedFile(name, "not a Parquet file name (*.parquet)"))
-                    continue
-                etag = str(item.get("ETag", "")).strip('"')
-                objects.append(LogObject(key=name, position=f"etag={etag}", size=int(item.get("Size", 0)),
-                                         read=_s3_reader(client, bucket, key)))
-    except botocore.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchBucket", "404"):
-            raise BadInputError(uri, f"no such bucket ({code})") from None
-        raise RuntimeFailure(f"{uri}: cannot list the objects ({exc})") from None
-    except botocore.exceptions.EndpointConnectionError as exc:
-        raise RuntimeFailure(f"{uri}: cannot reach S3 ({exc})") from None
-    return objects
+    return list_s3(uri, report, target, _not_parquet)
 
 
-def _s3_reader(client: Any, bucket: str, key: str) -> Callable[[], bytes]:
-    def read() -> bytes:
-        data: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return data
-
-    return read
+def _not_parquet(key: str) -> str | None:
+    return None if key.lower().endswith(PARQUET_SUFFIX) else "not a Parquet file name (*.parquet)"
 
 
 # --- loading -------------------------------------------------------------------------------------------------
