@@ -212,22 +212,22 @@ def _not_cloudtrail(key: str) -> str | None:
     return None
 
 
-def list_s3(uri: str, report: ReadReport, target: AwsTarget,
-            why_skip: Callable[[str], str | None]) -> list[LogObject]:
+def list_s3(uri: str, report: ReadReport, target: AwsTarget, why_skip: Callable[[str], str | None],
+            session: Any = None) -> list[LogObject]:
     """The objects under ``s3://bucket/prefix`` (checkpointed by ETag); a key ``why_skip`` gives a reason for
-    goes into ``report`` as skipped. A missing bucket is a :class:`BadInputError`, any other failure to list
-    a :class:`RuntimeFailure`."""
+    goes into ``report`` as skipped. ``session`` (a boto3 session) defaults to one made for ``target``. A
+    missing bucket is a :class:`BadInputError`, any other failure to list a :class:`RuntimeFailure`."""
     bucket, _, prefix = uri[len("s3://"):].partition("/")
     if not bucket:
         raise BadInputError(uri, "an S3 location is s3://BUCKET or s3://BUCKET/PREFIX")
     import botocore.exceptions  # local: only S3 reads need botocore's exception types
 
-    client = make_client(make_session(target), "s3", target)
+    client = make_client(session or make_session(target), "s3", target)
     objects: list[LogObject] = []
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                key = item["Key"]
+                key = str(item["Key"])
                 name = f"s3://{bucket}/{key}"
                 reason = why_skip(key)
                 if reason is not None:
@@ -436,6 +436,7 @@ class Loader:
         self.flush_rows = flush_rows
         self._scratch_parent = scratch_dir
         self._codec = codec(fields)
+        self._rows_sql = self._codec.select_sql()
         row = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM _cw_files").fetchone()
         self._next_file = int(row[0]) if row else 0
 
@@ -551,7 +552,7 @@ class Loader:
 
     def _insert_rows(self, cursor: duckdb.DuckDBPyConnection, batch: _Batch, done: _Inserted) -> None:
         window, params = self._window_sql()
-        rows_sql = self._codec.select_sql()
+        rows_sql = self._rows_sql
         path = str(batch.rows_path)
         expected = sum(records for _, _, records in batch.rows)
         try:

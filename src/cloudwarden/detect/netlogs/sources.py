@@ -13,16 +13,16 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import boto3
 
-from cloudwarden.aws.session import AwsTarget, make_client, make_session
-from cloudwarden.core.errors import BadInputError, RuntimeFailure
+from cloudwarden.aws.session import AwsTarget
+from cloudwarden.core.errors import BadInputError
 from cloudwarden.detect.cloudtrail_files import ReadReport, SkipFile, SkippedFile
-from cloudwarden.detect.load import LogObject
+from cloudwarden.detect.load import LogObject, list_s3
 
 # File names a directory walk or an S3 listing reads (a file named explicitly is read whatever its name).
 NETWORK_LOG_SUFFIXES: Final = (".log", ".log.gz", ".txt", ".txt.gz", ".json", ".json.gz", ".jsonl",
@@ -65,40 +65,11 @@ def _local(path: Path) -> LogObject:
 
 
 def _list_s3(uri: str, report: ReadReport, target: AwsTarget, session: boto3.Session | None) -> list[LogObject]:
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
-    if not bucket:
-        raise BadInputError(uri, "an S3 location is s3://BUCKET or s3://BUCKET/PREFIX")
-    import botocore.exceptions  # local: only S3 reads need botocore's exception types
-
-    client = make_client(session or make_session(target), "s3", target)
-    objects: list[LogObject] = []
-    try:
-        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-            for item in page.get("Contents", []):
-                key = str(item["Key"])
-                name = f"s3://{bucket}/{key}"
-                if not key.lower().endswith(NETWORK_LOG_SUFFIXES):
-                    report.files_skipped.append(SkippedFile(name, _not_a_log_name()))
-                    continue
-                etag = str(item.get("ETag", "")).strip('"')
-                objects.append(LogObject(key=name, position=f"etag={etag}", size=int(item.get("Size", 0)),
-                                         read=_s3_reader(client, bucket, key)))
-    except botocore.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        if code in ("NoSuchBucket", "404"):
-            raise BadInputError(uri, f"no such bucket ({code})") from None
-        raise RuntimeFailure(f"{uri}: cannot list the objects ({exc})") from None
-    except botocore.exceptions.EndpointConnectionError as exc:
-        raise RuntimeFailure(f"{uri}: cannot reach S3 ({exc})") from None
-    return objects
+    return list_s3(uri, report, target, _not_network_log, session)
 
 
-def _s3_reader(client: Any, bucket: str, key: str) -> Callable[[], bytes]:
-    def read() -> bytes:
-        data: bytes = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        return data
-
-    return read
+def _not_network_log(key: str) -> str | None:
+    return None if key.lower().endswith(NETWORK_LOG_SUFFIXES) else _not_a_log_name()
 
 
 def read_text(obj: LogObject) -> str:
