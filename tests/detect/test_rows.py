@@ -128,3 +128,40 @@ def test_db_from_paths_keeps_every_field(tmp_path: Path) -> None:
     row = db.query("SELECT tls_details, resources, identity_account_id FROM cloudtrail WHERE event_id = 'ev-2'")[0]
     assert row == {"tls_details": '{"tlsVersion":"TLSv1.3"}',
                    "resources": '[{"ARN":"arn:aws:iam::222222222222:user/alice"}]', "identity_account_id": PROD}
+
+
+def test_the_csv_reader_unquotes_strings_and_other_escapes_get_a_file_of_their_own(tmp_path: Path) -> None:
+    records = [
+        # Only \" and \\ escapes: the CSV reader unquotes these strings itself.
+        event(10, userAgent='say "hi" C:\\dir\\', errorCode="null", errorMessage='"quoted"'),
+        # \u00e9 and \n: the CSV reader would read them wrongly, so the line goes to the escaped file.
+        event(11, userAgent="caf\u00e9\n"),
+        # Members that are JSON strings or numbers stay valid JSON (CloudTrail writes objects here).
+        event(12, requestParameters="a plain string", responseElements=5, additionalEventData="[1]"),
+    ]
+    path = write_trail_file(tmp_path / "t.json.gz", records)
+    plain, escaped, count = codec().rows(json.dumps({"Records": records}, separators=(",", ":")).encode(), 0)
+    assert count == 3
+    assert plain.count(b"\n") == 2 and b"ev-11" not in plain
+    assert escaped.count(b"\n") == 1 and b"ev-11" in escaped
+    rows, report = _load([path])
+    assert report.clean and report.records == 3
+    assert rows["ev-10"]["user_agent"] == 'say "hi" C:\\dir\\'
+    assert rows["ev-10"]["error_code"] == "null"  # the string "null" is not SQL NULL...
+    assert rows["ev-11"]["error_code"] is None  # ...a missing field is
+    assert rows["ev-10"]["error_message"] == '"quoted"'
+    assert rows["ev-11"]["user_agent"] == "caf\u00e9\n"
+    assert json.loads(rows["ev-12"]["request_parameters"]) == "a plain string"
+    assert json.loads(rows["ev-12"]["response_elements"]) == 5
+    # A string member whose text is itself JSON arrives as that JSON (CloudTrail writes no string members).
+    assert json.loads(rows["ev-12"]["additional_event_data"]) == [1]
+
+
+def test_escape_detection_never_misses_an_escape_the_csv_reader_would_misread() -> None:
+    from cloudwarden.detect.rows import _other_escape
+
+    assert not _other_escape(b'"plain" and "a\\"b" and "c\\\\d"')
+    for escape in (b"\\n", b"\\t", b"\\r", b"\\b", b"\\f", b"\\/", b"\\u00e9"):
+        assert _other_escape(b'"x' + escape + b'y"'), escape
+        assert _other_escape(b'"a\\\\b" then "x' + escape + b'"'), escape
+    assert not _other_escape(b'"a\\\\nb"')  # an escaped backslash followed by the letter n

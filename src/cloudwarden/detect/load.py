@@ -437,6 +437,7 @@ class Loader:
         self._scratch_parent = scratch_dir
         self._codec = codec(fields)
         self._rows_sql = self._codec.select_sql()
+        self._escaped_rows_sql = self._codec.select_sql(quoted=False)
         row = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM _cw_files").fetchone()
         self._next_file = int(row[0]) if row else 0
 
@@ -552,13 +553,19 @@ class Loader:
 
     def _insert_rows(self, cursor: duckdb.DuckDBPyConnection, batch: _Batch, done: _Inserted) -> None:
         window, params = self._window_sql()
-        rows_sql = self._rows_sql
-        path = str(batch.rows_path)
+        parts, paths = [], []
+        if batch.rows_size:
+            parts.append(self._rows_sql)
+            paths.append(str(batch.rows_path))
+        if batch.escaped_size:
+            parts.append(self._escaped_rows_sql)
+            paths.append(str(batch.escaped_path))
+        rows_sql = " UNION ALL ".join(parts)
         expected = sum(records for _, _, records in batch.rows)
         try:
             inserted = _count(cursor.execute(
                 f"INSERT INTO {TABLE} SELECT {_TABLE_COLUMNS}, f.name FROM ({rows_sql}) AS r "
-                f"JOIN _cw_files AS f ON f.idx = r.file_idx WHERE {_COMPLETE} AND {window}", [path, *params]))
+                f"JOIN _cw_files AS f ON f.idx = r.file_idx WHERE {_COMPLETE} AND {window}", [*paths, *params]))
         except duckdb.Error:  # not expected (every token is valid JSON): let the careful path say what is wrong
             done.redo.extend(obj for obj, _, _ in batch.rows)
             return
@@ -568,7 +575,7 @@ class Loader:
             for index, bad, outside in cursor.execute(
                     f"SELECT file_idx, count(*) FILTER (WHERE NOT ({_COMPLETE})), "
                     f"count(*) FILTER (WHERE {_COMPLETE} AND NOT ({window})) FROM ({rows_sql}) AS r GROUP BY ALL",
-                    [*params, path]).fetchall():  # the window's parameters come first in this text
+                    [*params, *paths]).fetchall():  # the window's parameters come first in this text
                 if bad:
                     incomplete.add(int(index))
                 else:
@@ -628,28 +635,40 @@ class _Inserted:
 
 
 class _Batch:
-    """Scratch files awaiting one insert: token rows (fast path) and JSON Lines events (careful path)."""
+    """Scratch files awaiting one insert: token rows (fast path; those with escapes the CSV reader must not
+    undo in a file of their own) and JSON Lines events (careful path)."""
 
     _serial = 0
 
     def __init__(self, scratch: Path) -> None:
         _Batch._serial += 1
         self.rows_path = scratch / f"rows-{_Batch._serial}.csv"
+        self.escaped_path = scratch / f"escaped-{_Batch._serial}.csv"
         self.events_path = scratch / f"events-{_Batch._serial}.jsonl"
         self.names: list[tuple[int, str]] = []
         self.rows: list[tuple[LogObject, int, int]] = []
         self.size = 0
         self.records = 0
         self.events_size = 0
+        self.rows_size = 0
+        self.escaped_size = 0
         self._rows: Any = None
+        self._escaped: Any = None
         self._events: Any = None
 
-    def add_rows(self, obj: LogObject, index: int, data: bytes, records: int) -> None:
-        if self._rows is None:
-            self._rows = self.rows_path.open("wb")
-        self._rows.write(data)
+    def add_rows(self, obj: LogObject, index: int, data: bytes, escaped: bytes, records: int) -> None:
+        if data:
+            if self._rows is None:
+                self._rows = self.rows_path.open("wb")
+            self._rows.write(data)
+            self.rows_size += len(data)
+        if escaped:
+            if self._escaped is None:
+                self._escaped = self.escaped_path.open("wb")
+            self._escaped.write(escaped)
+            self.escaped_size += len(escaped)
         self.rows.append((obj, index, records))
-        self.size += len(data)
+        self.size += len(data) + len(escaped)
         self.records += records
 
     def add_events(self, data: bytes) -> None:
@@ -662,14 +681,15 @@ class _Batch:
         self.events_size += len(data)
 
     def close(self) -> None:
-        for handle in (self._rows, self._events):
+        for handle in (self._rows, self._escaped, self._events):
             if handle is not None:
                 handle.close()
-        self._rows = self._events = None
+        self._rows = self._escaped = self._events = None
 
     def remove(self) -> None:
         self.close()
         self.rows_path.unlink(missing_ok=True)
+        self.escaped_path.unlink(missing_ok=True)
         self.events_path.unlink(missing_ok=True)
 
 

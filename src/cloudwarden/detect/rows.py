@@ -3,15 +3,22 @@
 msgspec decodes each record into a struct of raw JSON tokens (:class:`msgspec.Raw`) holding only the
 record fields the rule set reads; each record becomes one line of those tokens joined by the unit
 separator ``\\x1f``. Valid JSON text never holds that byte raw (control characters are escaped inside
-strings, and outside strings only spaces, tabs and line breaks may appear), so no quoting is needed.
-DuckDB's parallel CSV reader reads the lines and SQL turns each token into its column: a string token is
-unquoted (and unescaped when it holds a backslash), ``userIdentity`` is read with one JSON extraction,
-the JSON members stay JSON text.
+strings, and outside strings only spaces, tabs and line breaks may appear), so the separator needs no
+quoting.
+
+DuckDB's parallel CSV reader, told that ``"`` quotes and ``\\`` escapes, then unquotes the string tokens
+itself: a JSON string without escapes, or with only ``\\"`` and ``\\\\``, means exactly what the CSV
+reader makes of it. Tokens that do not start with a quote (objects, arrays, numbers, ``true``) are kept
+verbatim, and an unquoted ``null`` is SQL NULL. A line holding any other escape (``\\n``, ``\\u00e9``,
+...) would be read wrongly that way, so it goes to a second file that is read unquoted, each token
+turned into text by SQL (:func:`_string`): rare in CloudTrail (92 lines in 250,000 of the benchmark's).
+``userIdentity`` is read with one JSON extraction; the JSON members stay JSON text.
 
 Written by hand because no library turns JSON documents into DuckDB rows at this speed: measured on a
 million CloudTrail events, decoding to Python values and re-encoding JSON Lines for DuckDB's JSON reader
 cost 3.5 s of single-threaded Python (plus DuckDB re-parsing every key), tokens joined into lines cost
-2.6 s, and DuckDB's CSV reader never parses the fields the rules do not read. ``pyarrow`` would need a
+2.6 s, and DuckDB's CSV reader never parses the fields the rules do not read. Letting the CSV reader
+unquote the strings instead of SQL saves DuckDB ~1.2 CPU-s per million events. ``pyarrow`` would need a
 Python-level pass per value to build columns, which is slower still.
 
 A record the fast path cannot take (a document that is not one line per record, a field of an odd
@@ -34,6 +41,7 @@ from cloudwarden.detect.table import COLUMN_NAMES
 SEPARATOR: Final = b"\x1f"
 _NULL: Final = msgspec.Raw(b"null")
 _ENVELOPE: Final = re.compile(rb'^\s*\{\s*"Records"\s*:')
+_CSV_ESCAPES: Final = frozenset(b'"\\')  # the escapes the CSV reader undoes as JSON does
 FILE_FIELD: Final = "cloudwardenFile"  # the index of the object a row came from (ours, not CloudTrail's)
 
 # Top-level CloudTrail fields the table is built from, in row order.
@@ -101,8 +109,9 @@ class RowCodec:
     array: msgspec.json.Decoder[Any]
     record: msgspec.json.Decoder[Any]
 
-    def rows(self, raw: bytes, index: int) -> tuple[bytes, int] | None:
-        """``raw``'s records as lines of tokens (each ending with the file ``index``), and their number.
+    def rows(self, raw: bytes, index: int) -> tuple[bytes, bytes, int] | None:
+        """``raw``'s records as lines of tokens (each ending with the file ``index``): the lines the CSV
+        reader may unquote, the lines holding other escapes (usually none), and the number of records.
 
         None when the fast path declines the document: not JSON, no records, a record that is not an
         object, or a multi-line document (pretty-printed JSON: its members would break the lines).
@@ -126,13 +135,25 @@ class RowCodec:
         for record in records:
             record.cloudwardenFile = mark
         join = SEPARATOR.join
-        return b"\n".join([join(astuple(record)) for record in records]) + b"\n", len(records)
+        lines = [join(astuple(record)) for record in records]
+        lines.append(b"")  # so that joining ends the last line too, without copying the result again
+        data = b"\n".join(lines)
+        if not _other_escape(data):
+            return data, b"", len(records)
+        plain = [line for line in lines if line and not _other_escape(line)]
+        other = [line for line in lines if _other_escape(line)]
+        return b"".join(line + b"\n" for line in plain), b"".join(line + b"\n" for line in other), len(records)
 
-    def select_sql(self) -> str:
-        """``SELECT`` of the table's columns (and ``file_idx``) from the rows file given as parameter ``?``."""
+    def select_sql(self, *, quoted: bool = True) -> str:
+        """``SELECT`` of the table's columns (and ``file_idx``) from the rows file given as parameter ``?``.
+
+        ``quoted``: the file :meth:`rows` returns first (the CSV reader unquotes strings); else the second.
+        """
         kept = set(self.fields)
         exprs: list[str] = []
         identity = dict(_IDENTITY_PATHS)
+        string = _quoted_string if quoted else _string
+        member = _quoted_member if quoted else _member
         for column in COLUMN_NAMES:
             if column == "source_file":
                 continue
@@ -140,13 +161,13 @@ class RowCodec:
             if field not in kept:
                 exprs.append(f"NULL AS {column}")
             elif column == "event_time":
-                exprs.append(f"timezone('UTC', try_cast({_string('eventTime')} AS TIMESTAMPTZ)) AS event_time")
+                exprs.append(f"timezone('UTC', try_cast({string('eventTime')} AS TIMESTAMPTZ)) AS event_time")
             elif column in _SCALARS:
-                exprs.append(f"{_string(field)} AS {column}")
+                exprs.append(f"{string(field)} AS {column}")
             elif column in _BOOLEANS:
-                exprs.append(f"try_cast({_string(field)} AS BOOLEAN) AS {column}")
+                exprs.append(f"try_cast({string(field)} AS BOOLEAN) AS {column}")
             elif column in _MEMBERS:
-                exprs.append(f"{_member(field)} AS {column}")
+                exprs.append(f"{member(field)} AS {column}")
             elif column == "identity_user_name":
                 exprs.append(f"coalesce({_identity('identity_user_name')}, {_identity('_issuer_user_name')})"
                              " AS identity_user_name")
@@ -160,10 +181,25 @@ class RowCodec:
         identity_sql = (f", json_extract_string(\"userIdentity\", {paths}) AS _ui" if "userIdentity" in kept
                         else "")
         delimiter = SEPARATOR.decode()
+        quoting = ("quote = '\"', escape = '\\', strict_mode = true, nullstr = 'null', allow_quoted_nulls = false"
+                   if quoted else "quote = '', escape = ''")
         return (
             f"SELECT {', '.join(exprs)} FROM (SELECT *{identity_sql} FROM read_csv(?, delim = '{delimiter}', "
-            f"quote = '', escape = '', header = false, auto_detect = false, columns = {columns}))"
+            f"{quoting}, header = false, auto_detect = false, columns = {columns}))"
         )
+
+
+def _quoted_string(field: str) -> str:
+    """A token the CSV reader already unquoted (and an unquoted ``null`` made NULL)."""
+    return f'"{field}"'
+
+
+def _quoted_member(field: str) -> str:
+    """:func:`_member` of a token the CSV reader read: objects and arrays arrive verbatim. A member that is
+    a JSON string (CloudTrail writes none) arrives unquoted; unless its text is itself JSON it is quoted
+    again, so the column always holds valid JSON."""
+    x = f'"{field}"'
+    return f"CASE WHEN json_valid({x}) THEN {_minified(x)} ELSE CAST(to_json({x}) AS VARCHAR) END"
 
 
 def _string(field: str) -> str:
@@ -177,13 +213,31 @@ def _member(field: str) -> str:
     """SQL for a JSON member: NULL for ``null``; minified (as DuckDB's JSON reader would) when it holds
     whitespace or ``\\u`` escapes, so rules see one spelling whatever the source's formatting."""
     x = f'"{field}"'
-    return (f"CASE WHEN {x} = 'null' THEN NULL WHEN contains({x}, ' ') OR contains({x}, chr(9)) "
-            f"OR contains({x}, '\\u') THEN CAST(json({x}) AS VARCHAR) ELSE {x} END")
+    return f"CASE WHEN {x} = 'null' THEN NULL ELSE {_minified(x)} END"
+
+
+def _minified(x: str) -> str:
+    return (f"CASE WHEN contains({x}, ' ') OR contains({x}, chr(9)) OR contains({x}, '\\u') "
+            f"THEN CAST(json({x}) AS VARCHAR) ELSE {x} END")
 
 
 def _identity(column: str) -> str:
     position = [name for name, _ in _IDENTITY_PATHS].index(column) + 1
     return f"_ui[{position}]"
+
+
+def _other_escape(text: bytes) -> bool:
+    """Whether ``text`` holds a JSON escape other than ``\\"`` and ``\\\\`` (which the CSV reader undoes).
+
+    A loop over ``find`` rather than a regular expression: backslashes are rare, and ``find`` skips to
+    the next one at memory speed (a regex search was 2% of the whole load).
+    """
+    at = text.find(b"\\")
+    while at != -1:
+        if text[at + 1] not in _CSV_ESCAPES:
+            return True
+        at = text.find(b"\\", at + 2)
+    return False
 
 
 def _one_line(raw: bytes) -> bool:
