@@ -158,10 +158,12 @@ def test_the_csv_reader_unquotes_strings_and_other_escapes_get_a_file_of_their_o
 
 
 def test_escape_detection_never_misses_an_escape_the_csv_reader_would_misread() -> None:
-    from cloudwarden.detect.rows import _other_escape
+    from cloudwarden.detect.rows import _split_escaped
 
-    assert not _other_escape(b'"plain" and "a\\"b" and "c\\\\d"')
+    plain = b'"plain" and "a\\"b" and "c\\\\d"\n"a\\\\nb"\n'  # \\n here is an escaped backslash and n
+    assert _split_escaped(plain) == (plain, b"")
     for escape in (b"\\n", b"\\t", b"\\r", b"\\b", b"\\f", b"\\/", b"\\u00e9"):
-        assert _other_escape(b'"x' + escape + b'y"'), escape
-        assert _other_escape(b'"a\\\\b" then "x' + escape + b'"'), escape
-    assert not _other_escape(b'"a\\\\nb"')  # an escaped backslash followed by the letter n
+        odd = b'"a\\\\b" then "x' + escape + b'"\n'
+        assert _split_escaped(odd) == (b"", odd), escape
+        assert _split_escaped(plain + odd + plain + odd) == (plain + plain, odd + odd), escape
+        assert _split_escaped(odd + plain + odd.rstrip()) == (plain, odd + odd.rstrip()), escape
