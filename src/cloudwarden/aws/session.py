@@ -28,7 +28,6 @@ import json
 import os
 import threading
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,25 +37,14 @@ from botocore.config import Config
 from botocore.loaders import JSONFileLoader
 
 from cloudwarden.aws.ratelimit import RateLimiter
+from cloudwarden.aws.target import DEFAULT_REGION as DEFAULT_REGION  # re-exported
+from cloudwarden.aws.target import AwsTarget as AwsTarget  # re-exported
 from cloudwarden.core.errors import CredentialsRefused, EndpointUnreachable
 
-DEFAULT_REGION = "us-east-1"
 AWS_MAX_ATTEMPTS = 8
 # A local endpoint is never throttled; its 500s mean "not implemented" and retrying them only costs time.
 LOCAL_MAX_ATTEMPTS = 2
 LAB_HINT = "start the embedded lab with `cloudwarden lab up --detach` and pass --endpoint-url (or set AWS_ENDPOINT_URL)"
-
-
-@dataclass(frozen=True)
-class AwsTarget:
-    """Where and as whom to call AWS."""
-
-    endpoint_url: str | None = None
-    profile: str | None = None
-    region: str = DEFAULT_REGION
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    session_token: str | None = None
 
 
 def client_config(max_attempts: int = AWS_MAX_ATTEMPTS, *, path_style: bool = False) -> Config:

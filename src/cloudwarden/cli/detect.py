@@ -21,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cloudwarden import __version__
-from cloudwarden.aws.session import AwsTarget
+from cloudwarden.aws.target import AwsTarget
 from cloudwarden.cli.options import (
     DEFAULT_FORMATS,
     DEFAULT_OUTPUT_DIR,

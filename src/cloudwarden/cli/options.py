@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cloudwarden.aws.session import AwsTarget
+from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.severity import Severity
 

@@ -27,7 +27,7 @@ from typing import Any, Final
 import duckdb
 import msgspec
 
-from cloudwarden.aws.session import AwsTarget, make_client, make_session
+from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError, RuntimeFailure
 from cloudwarden.detect.cloudtrail_files import (
     LOG_SUFFIXES,
@@ -220,7 +220,9 @@ def list_s3(uri: str, report: ReadReport, target: AwsTarget, why_skip: Callable[
     bucket, _, prefix = uri[len("s3://"):].partition("/")
     if not bucket:
         raise BadInputError(uri, "an S3 location is s3://BUCKET or s3://BUCKET/PREFIX")
-    import botocore.exceptions  # local: only S3 reads need botocore's exception types
+    import botocore.exceptions  # local: only S3 reads need boto3 (a local run starts ~0.1 s sooner)
+
+    from cloudwarden.aws.session import make_client, make_session
 
     client = make_client(session or make_session(target), "s3", target)
     objects: list[LogObject] = []

@@ -32,7 +32,7 @@ from typing import Any, Final
 
 import duckdb
 
-from cloudwarden.aws.session import AwsTarget
+from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Finding
 from cloudwarden.detect import checkpoints, ocsf

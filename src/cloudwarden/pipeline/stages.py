@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cloudwarden.aws.session import AwsTarget
+from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.finding import Finding
 
 # name -> "package.module:function"; the function takes a StageContext and returns a StageResult.

@@ -40,7 +40,7 @@ from typing import Any, Final
 import boto3
 import duckdb
 
-from cloudwarden.aws.session import AwsTarget
+from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Evidence, Finding, ResourceRef, Source, Status, finding_id
 from cloudwarden.detect import checkpoints

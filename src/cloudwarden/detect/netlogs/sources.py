@@ -19,7 +19,7 @@ from typing import Final
 
 import boto3
 
-from cloudwarden.aws.session import AwsTarget
+from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.detect.cloudtrail_files import ReadReport, SkipFile, SkippedFile
 from cloudwarden.detect.load import LogObject, list_s3
