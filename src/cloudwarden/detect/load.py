@@ -454,7 +454,9 @@ class Loader:
             inserting: Future[_Inserted] | None = None
             for obj, raw in _prefetch(readers, objects):
                 self._add(batch, obj, raw, report)
-                if batch.size >= self.flush_bytes or batch.records >= self.flush_rows:
+                # The first batch is handed over at half size, so that DuckDB starts inserting sooner.
+                share = 1 if inserting is not None else 2
+                if batch.size * share >= self.flush_bytes or batch.records * share >= self.flush_rows:
                     if inserting is not None:
                         self._settle(inserting.result(), batch, report)
                     inserting = inserter.submit(self._insert, batch)
