@@ -224,7 +224,7 @@ class _Crash(Exception):
     pass
 
 
-@pytest.mark.parametrize("crash_at", ["upserted", "checkpointed"])
+@pytest.mark.parametrize("crash_at", ["upserted", "checkpointed", "promoted"])
 def test_crash_between_chunks_ends_with_the_same_findings(tmp_path: Path, crash_at: str) -> None:
     logs = tmp_path / "logs"
     _corpus(logs, files=15)

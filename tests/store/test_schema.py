@@ -14,7 +14,7 @@ from cloudwarden.store.schema import current_version, migrate
 
 TABLES = {"runs", "snapshots", "resources", "findings", "finding_history", "audit_log", "checkpoints",
           "schema_version", "outbox", "audit_chain", "respond_runs", "respond_undo", "route_sent", "route_log",
-          "baseline_seen", "baseline_volume"}
+          "baseline_seen", "baseline_volume", "detect_carry"}
 
 
 def _tables(path: Path) -> dict[str, set[str]]:

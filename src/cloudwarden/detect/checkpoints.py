@@ -16,6 +16,10 @@ A run that finds a journal left by a killed one looks at the probe: more history
 means step 2 committed, so the objects are marked read; otherwise they are read again. Either way the
 end state is the one an uninterrupted run reaches: no finding lost, none counted twice.
 
+When the chunk leaves a tail for the next run (:mod:`cloudwarden.detect.carry`), the tail is written as
+pending before step 1 and promoted between steps 3 and 4; recovery promotes it with the objects, or
+drops it when the chunk is read again.
+
 Stores that offer ``get_checkpoints(source, keys) -> {key: position}`` and ``set_checkpoints(source,
 {key: position})`` (one query / one transaction) are used in bulk; otherwise one call per object.
 
@@ -31,6 +35,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 from cloudwarden.core.finding import Finding
+from cloudwarden.detect import carry
 from cloudwarden.detect.load import LogObject
 from cloudwarden.store import Store
 
@@ -71,23 +76,32 @@ def recover(store: Store, *, source: str = SOURCE) -> str | None:
     """Finish or undo a chunk a killed run left half-committed; returns what was done (or None)."""
     text = store.get_checkpoint(source, JOURNAL_KEY)
     if not text:
+        if source == SOURCE:
+            carry.discard_pending(store)  # written just before a journal that never was
         return None
     journal = json.loads(text)
     probe = journal.get("probe")
     committed = probe is None or len(store.history(probe["id"])) > int(probe["history"])
     if committed:
         _set_many(store, journal["objects"], source)
+        if journal.get("carry"):
+            carry.promote(store)  # False when the killed run had promoted it already
+    elif journal.get("carry"):
+        carry.discard_pending(store)
     store.set_checkpoint(source, JOURNAL_KEY, "")
     return "completed" if committed else "rolled back"
 
 
 def commit(store: Store, run_id: str | None, findings: Sequence[Finding], objects: Sequence[LogObject],
-           hook: Hook | None = None, *, source: str = SOURCE) -> None:
-    """Store ``findings`` and mark ``objects`` read, as one unit (see the module docstring)."""
+           hook: Hook | None = None, *, source: str = SOURCE, tail: carry.Carry | None = None) -> None:
+    """Store ``findings`` and mark ``objects`` read, as one unit (see the module docstring); with ``tail``,
+    make it the tail the next run starts from, in the same unit."""
+    if tail is not None:
+        carry.save_pending(store, tail)
     probe = None
     if findings:
         probe = {"id": findings[0].id, "history": len(store.history(findings[0].id))}
-    journal = {"objects": {obj.key: obj.position for obj in objects}, "probe": probe}
+    journal = {"objects": {obj.key: obj.position for obj in objects}, "probe": probe, "carry": tail is not None}
     store.set_checkpoint(source, JOURNAL_KEY, json.dumps(journal))
     if findings:
         store.upsert_findings(run_id, findings)
@@ -96,4 +110,8 @@ def commit(store: Store, run_id: str | None, findings: Sequence[Finding], object
     _set_many(store, {obj.key: obj.position for obj in objects}, source)
     if hook is not None:
         hook("checkpointed")
+    if tail is not None:
+        carry.promote(store)
+        if hook is not None:
+            hook("promoted")
     store.set_checkpoint(source, JOURNAL_KEY, "")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from cloudwarden.detect.dialect import DUCKDB, Dialect
 from cloudwarden.detect.rules.model import (
@@ -41,6 +41,9 @@ from cloudwarden.detect.rules.prerequisite import (
 from cloudwarden.detect.table import COLUMN_NAMES, TABLE
 from cloudwarden.detect.threat_intel import TRUSTED_CATEGORY
 
+if TYPE_CHECKING:
+    import duckdb
+
 _OUT: Final = ", ".join(OUTPUT_COLUMNS)
 # Columns of a matched event that findings quote (event names, addresses, user agents).
 CONTEXT_COLUMNS: Final = ("event_name", "source_ip", "user_agent")
@@ -50,6 +53,10 @@ _LITERAL: Final = re.compile(r"'(?:[^']|'')*'")
 _IDENTIFIER: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # A rule whose prerequisite admits more than this share of the rows reads the whole table.
 MAX_CANDIDATE_SHARE: Final = 0.1
+# (rule_id, event_id): events carried over from an earlier chunk or run that a windowed rule (threshold or
+# sequence) already cited there; they still count in its windows but are not cited again (detect/carry.py).
+CITED_TABLE: Final = "carried_cited"
+CITED_COLUMNS: Final = (("rule_id", "VARCHAR"), ("event_id", "VARCHAR"))
 
 
 def sql_string(value: str) -> str:
@@ -170,7 +177,22 @@ def compile_rule(rule: Rule, dialect: Dialect = DUCKDB, allowlist: Allowlist | N
                 f"(SELECT group_key FROM _w WHERE _n >= {need})) AS _t")
     elif distinct:
         base = f"SELECT {out} FROM ({base}) AS _t"
+    if is_windowed(rule):
+        base = (f"SELECT * FROM ({base}) AS _h WHERE event_id NOT IN "
+                f"(SELECT event_id FROM {CITED_TABLE} WHERE rule_id = {sql_string(rule.id)})")
     return dialect.render(base)
+
+
+def create_cited_table(conn: duckdb.DuckDBPyConnection) -> None:
+    """The (empty) ``carried_cited`` table windowed rules read, in a DuckDB connection rules run on."""
+    columns = ", ".join(f"{name} {kind}" for name, kind in CITED_COLUMNS)
+    conn.execute(f"CREATE OR REPLACE TABLE {CITED_TABLE} ({columns})")
+
+
+def is_windowed(rule: Rule) -> bool:
+    """Whether the rule's matches depend on other events (a threshold or a sequence): the rules that see
+    events carried over from the previous chunk or run."""
+    return rule.threshold is not None or rule.sequence is not None
 
 
 def compile_rule_set(rules: Sequence[Rule], dialect: Dialect = DUCKDB, allowlist: Allowlist | None = None,

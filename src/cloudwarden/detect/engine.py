@@ -39,7 +39,7 @@ import duckdb
 from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Evidence, Finding, ResourceRef, Source, Status, finding_id
-from cloudwarden.detect import checkpoints
+from cloudwarden.detect import carry, checkpoints
 from cloudwarden.detect.cloudtrail_files import ReadReport
 from cloudwarden.detect.compile import (
     CONTEXT_COLUMNS,
@@ -48,8 +48,10 @@ from cloudwarden.detect.compile import (
     candidate_sources,
     compile_rule,
     compile_rule_set,
+    create_cited_table,
     grouped_sql,
     grouped_sql_unique,
+    is_windowed,
     referenced_columns,
 )
 from cloudwarden.detect.dialect import DIALECTS, DUCKDB, Dialect
@@ -114,6 +116,7 @@ class CloudTrailDB:
         # A rule reads the candidate rows only when its prerequisite admits at most this share of the table.
         self.candidate_share = MAX_CANDIDATE_SHARE
         create_intel_tables(self.conn)
+        create_cited_table(self.conn)
 
     @classmethod
     def from_paths(cls, paths: Sequence[str | Path], *, since: datetime | None = None,
@@ -431,15 +434,21 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
     fields = None if analyzers else _fields_read(rules, allowlist)
     timings = {"list": round(time.perf_counter() - started, 3), "load": 0.0, "rules": 0.0, "commit": 0.0}
     all_findings: list[Finding] = []
-    totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0}
-    for chunk in iter_chunks(objects, chunk_bytes):
-        chunk_findings = _run_chunk(chunk, rules, report, intel, allowlist, evaluator, since, until, timings,
-                                    totals, memory_limit, analyzers, fields)
+    totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0,
+              "carried": 0}
+    windowed = carry.windowed_rules(rules)
+    tail = carry.load(store) if store is not None and windowed and objects else carry.Carry()
+    chunks = list(iter_chunks(objects, chunk_bytes))
+    for number, chunk in enumerate(chunks, start=1):
+        keep_tail = bool(windowed) and (store is not None or number < len(chunks))
+        chunk_findings, next_tail = _run_chunk(chunk, rules, report, intel, allowlist, evaluator, since, until,
+                                               timings, totals, memory_limit, analyzers, fields, tail, keep_tail)
         if store is not None:
             tick = time.perf_counter()
             read_ok = [obj for obj in chunk if obj.key not in _skipped_keys(report)]
-            checkpoints.commit(store, run_id, chunk_findings, read_ok, hook)
+            checkpoints.commit(store, run_id, chunk_findings, read_ok, hook, tail=next_tail)
             timings["commit"] += time.perf_counter() - tick
+        tail = next_tail or carry.Carry()
         all_findings.extend(chunk_findings)
     stats.update(totals)
     stats["records_skipped"] = len(report.records_skipped)
@@ -472,7 +481,13 @@ def _skipped_keys(report: ReadReport) -> set[str]:
 def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport, intel: ThreatIntel,
                allowlist: Allowlist | None, evaluator: Evaluator, since: datetime | None, until: datetime | None,
                timings: dict[str, float], totals: dict[str, int], memory_limit: str | None,
-               analyzers: Sequence[ChunkAnalyzer] = (), fields: frozenset[str] | None = None) -> list[Finding]:
+               analyzers: Sequence[ChunkAnalyzer] = (), fields: frozenset[str] | None = None,
+               tail: carry.Carry | None = None, keep_tail: bool = False) -> tuple[list[Finding], carry.Carry | None]:
+    """The chunk's findings, and (with ``keep_tail``) the tail it leaves for the next chunk or run.
+
+    With a ``tail`` from before, the rules that are not windowed run first, the tail's rows join the table
+    for the windowed ones (:mod:`cloudwarden.detect.carry`), and leave it before the analyzers run.
+    """
     db = CloudTrailDB(intel=intel, memory_limit=memory_limit)
     try:
         tick = time.perf_counter()
@@ -483,13 +498,25 @@ def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport
         totals["intel_hits"] += db.refresh_intel()
         timings["load"] += time.perf_counter() - tick
         tick = time.perf_counter()
-        findings = evaluator(db, rules, allowlist)
+        windowed = carry.windowed_rules(rules)
+        put_back: list[str] = []
+        if tail is not None and tail.rows and windowed:
+            findings = evaluator(db, [rule for rule in rules if not is_windowed(rule)], allowlist)
+            put_back = carry.put_back(db.conn, tail, windowed)
+            if put_back:
+                db.refresh_intel()
+            findings.extend(evaluator(db, windowed, allowlist))
+            totals["carried"] += len(put_back)
+        else:
+            findings = evaluator(db, rules, allowlist)
+        next_tail = carry.next_tail(db.conn, windowed, allowlist, tail or carry.Carry()) if keep_tail else None
+        carry.take_away(db.conn, put_back)
         for analyze in analyzers:
             findings.extend(analyze(db))
         timings["rules"] += time.perf_counter() - tick
         for key in ("events", "outside_window", "duplicates", "bytes_read"):
             totals[key] += getattr(loader.stats, key)
         totals["chunks"] += 1
-        return findings
+        return findings, next_tail
     finally:
         db.close()

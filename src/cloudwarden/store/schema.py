@@ -25,6 +25,9 @@ Tables:
                    dimension (API, network, user-agent family, region; ``*`` for the principal itself)
                    (``cloudwarden.detect.baselines``; migration 5)
   baseline_volume  per account, principal and metric (S3 objects read), events per hour (migration 5)
+  detect_carry     the events of the last window before the end of the last committed detection chunk that
+                   thresholds and sequences carry into the next run, with the rules that already cited each
+                   (state ``current``, or ``pending`` while a chunk commits; ``cloudwarden.detect.carry``; migration 6)
 """
 
 from __future__ import annotations
@@ -217,6 +220,17 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             hour TIMESTAMP NOT NULL,
             events BIGINT NOT NULL,
             PRIMARY KEY (account, principal, metric, hour)
+        )""",
+    ),
+    # 6: the events detection carries to the next run for thresholds and sequences (detect/carry.py)
+    (
+        """CREATE TABLE detect_carry (
+            state VARCHAR NOT NULL,
+            event_id VARCHAR NOT NULL,
+            event_time TIMESTAMP NOT NULL,
+            record VARCHAR NOT NULL,
+            cited VARCHAR[] NOT NULL,
+            PRIMARY KEY (state, event_id)
         )""",
     ),
 )

@@ -45,7 +45,7 @@ from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Evidence, Finding, ResourceRef, Source, Status, finding_id
 from cloudwarden.detect import checkpoints
 from cloudwarden.detect.cloudtrail_files import ReadReport
-from cloudwarden.detect.compile import MAX_EVIDENCE_IDS, compile_rule_set
+from cloudwarden.detect.compile import MAX_EVIDENCE_IDS, compile_rule_set, create_cited_table
 from cloudwarden.detect.dialect import DUCKDB
 from cloudwarden.detect.engine import DetectionResult
 from cloudwarden.detect.load import LogObject
@@ -109,6 +109,7 @@ class NetworkDB:
         self.intel = intel if intel is not None else ThreatIntel()
         create_tables(self.conn)
         create_intel_tables(self.conn)
+        create_cited_table(self.conn)  # windowed rules read it; network logs carry nothing, so it stays empty
         InstanceMap().create_table(self.conn)
         self.conn.execute("CREATE TABLE _net_files (idx INTEGER, name VARCHAR)")
         self._next_file = 0

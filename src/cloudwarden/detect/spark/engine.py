@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Finding
-from cloudwarden.detect.compile import compile_rule_set, grouped_sql
+from cloudwarden.detect.compile import CITED_COLUMNS, CITED_TABLE, compile_rule_set, grouped_sql, is_windowed
 from cloudwarden.detect.dialect import SPARK
 from cloudwarden.detect.engine import CloudTrailDB, finding_from_row
 from cloudwarden.detect.rules.model import Allowlist, Rule
@@ -73,11 +73,18 @@ def rule_set_sql(rules: Sequence[Rule], allowlist: Allowlist | None = None) -> s
 
 
 def evaluate(spark: SparkSession, rules: Sequence[Rule], allowlist: Allowlist | None = None, *,
-             batch: int = RULES_PER_QUERY) -> list[Finding]:
-    """Every enabled rule over the session's ``cloudtrail`` view, ``batch`` rules a query; sorted by id."""
+             batch: int = RULES_PER_QUERY, cited: Sequence[tuple[str, str]] = ()) -> list[Finding]:
+    """Every enabled rule over the session's ``cloudtrail`` view, ``batch`` rules a query; sorted by id.
+
+    ``cited``: (rule id, event id) pairs of carried events the windowed rules already cited (the
+    ``carried_cited`` view those rules read; see :mod:`cloudwarden.detect.carry`).
+    """
     active = [rule for rule in rules if rule.enabled]
     if not active:
         return []
+    if any(is_windowed(rule) for rule in active):
+        spark.createDataFrame(list(cited), schema=", ".join(f"{name} STRING" for name, _ in CITED_COLUMNS)) \
+            .createOrReplaceTempView(CITED_TABLE)
     parts = [active[start:start + batch] for start in range(0, len(active), batch)]
 
     def run(part: list[Rule]) -> list[Finding]:
@@ -110,7 +117,8 @@ class SparkEvaluator:
                     .createOrReplaceTempView(load.INTEL_IP)
                 self.spark.createDataFrame(domains, schema="domain STRING, list STRING, category STRING") \
                     .createOrReplaceTempView(load.INTEL_DOMAIN)
-                return evaluate(self.spark, rules, allowlist)
+                cited: list[Any] = db.conn.execute(f"SELECT rule_id, event_id FROM {CITED_TABLE}").fetchall()
+                return evaluate(self.spark, rules, allowlist, cited=cited)
             finally:
                 frame.unpersist()
 
