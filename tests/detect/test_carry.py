@@ -107,6 +107,20 @@ def test_a_window_across_chunks_of_one_run_is_found_once(tmp_path: Path) -> None
     assert found.count == 8
 
 
+def test_a_run_over_older_files_keeps_the_tail(tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    write_trail_file(logs / "a.json.gz", [_secret(n, minute=49 + n) for n in (1, 2, 3)])  # 10:50-10:52
+    with Store.open(tmp_path / "s.duckdb") as store:
+        _detect(logs, store)
+        # A file delivered late, from 08:00: its run must not replace the tail with one ending at 08:00.
+        write_trail_file(logs / "late.json.gz", [_secret(20, minute=0, eventTime="2026-03-01T08:00:00Z")])
+        _detect(logs, store)
+        assert [r["event_id"] for r in carry.load(store).rows] == ["ev-1", "ev-2", "ev-3"]
+        write_trail_file(logs / "b.json.gz", [_secret(n, minute=49 + n) for n in (4, 5)])
+        [found] = _of(_detect(logs, store).findings, SECRETS)
+        assert found.count == 5 and set(found.evidence.event_ids) == {f"ev-{n}" for n in range(1, 6)}
+
+
 def test_the_tail_keeps_only_the_last_window_and_what_windowed_rules_admit(tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     old = [_secret(n, minute=n) for n in (1, 2)]  # 10:01, 10:02: more than 1h15 before the last event

@@ -104,13 +104,16 @@ def next_tail(conn: duckdb.DuckDBPyConnection, rules: Sequence[Rule], allowlist:
 
     The events any of the rules' conditions admits in the last horizon; each remembers the rules that
     cited it, before (``previous``) or now (the rule's own query, which skips what was cited before).
+    The horizon ends at the latest event seen, in this chunk or before: a run that reads only older
+    files (a late delivery, a backfill) keeps the previous tail rather than replacing it with an older one.
     """
     if not rules:
         return Carry()
     row = conn.execute(f"SELECT max(event_time) FROM {TABLE}").fetchone()
-    if row is None or row[0] is None:
+    ends = [t for t in (row[0] if row else None, *(r["event_time"] for r in previous.rows)) if t is not None]
+    if not ends:
         return previous
-    since = row[0] - horizon(rules)
+    since = max(ends) - horizon(rules)
     admits = " OR ".join(f"({condition})" for rule in rules for condition in _conditions(rule))
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {_TAIL} AS SELECT * FROM {TABLE} "
                  f"WHERE event_time >= ? AND ({DUCKDB.render(admits)})", [since])
@@ -126,6 +129,12 @@ def next_tail(conn: duckdb.DuckDBPyConnection, rules: Sequence[Rule], allowlist:
                 cited[event_id].add(rule.id)
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {_TAIL}")
+    kept = {r["event_id"] for r in rows}
+    for earlier in previous.rows:  # carried rows this chunk did not take back (outside its span)
+        if earlier["event_id"] not in kept and earlier["event_time"] >= since:
+            rows.append(earlier)
+            cited[earlier["event_id"]] = set(previous.cited.get(earlier["event_id"], ()))
+    rows.sort(key=lambda r: (r["event_time"], r["event_id"]))
     return Carry(rows=rows, cited={k: v for k, v in cited.items() if v})
 
 
