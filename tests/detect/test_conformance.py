@@ -145,3 +145,24 @@ def test_a_missing_pyspark_names_the_install_command(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(session, "pyspark_available", lambda: False)
     with pytest.raises(BadInputError, match=r"pip install 'cloudwarden\[spark\]'"):
         run_detection([Path(__file__)], rules=load_pack().rules, engine="spark")
+
+
+def test_windows_across_chunks_agree_on_both_engines(spark: Any, tmp_path: Path) -> None:
+    """Carried events (detect/carry.py) reach Spark with the rules that already cited them."""
+    from tests.detect.ct_samples import event, write_trail_file
+
+    for index in range(4):  # 8 reads of different secrets, two a file: a threshold that needs every chunk
+        write_trail_file(tmp_path / f"f{index}.json.gz", [
+            event(n, "GetSecretValue", "secretsmanager.amazonaws.com", minute=n, user="mallory",
+                  requestParameters={"secretId": f"s{n}"}) for n in (2 * index + 1, 2 * index + 2)])
+    pack = load_pack()
+    chunk = min(p.stat().st_size for p in tmp_path.glob("*.json.gz")) - 1
+    found = {engine: run_detection([tmp_path], rules=pack.rules, allowlist=pack.allowlist, engine=engine,
+                                   chunk_bytes=chunk) for engine in ("duckdb", "spark")}
+    assert found["duckdb"].stats["chunks"] == found["spark"].stats["chunks"] == 4
+    assert found["duckdb"].stats["carried"] > 0
+    secrets = {engine: [(f.id, f.count, sorted(f.evidence.event_ids)) for f in result.findings
+                        if f.type == "CredentialAccess:IAMUser/SecretsBulkRetrieval"]
+               for engine, result in found.items()}
+    assert secrets["duckdb"] == secrets["spark"] and secrets["duckdb"][0][1] == 8
+    assert [f.id for f in found["duckdb"].findings] == [f.id for f in found["spark"].findings]
