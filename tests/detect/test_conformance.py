@@ -156,8 +156,10 @@ def test_windows_across_chunks_agree_on_both_engines(spark: Any, tmp_path: Path)
             event(n, "GetSecretValue", "secretsmanager.amazonaws.com", minute=n, user="mallory",
                   requestParameters={"secretId": f"s{n}"}) for n in (2 * index + 1, 2 * index + 2)])
     pack = load_pack()
+    rules = [r for r in pack.rules if r.id in ("cw.iam.secrets-bulk-retrieval", "cw.iam.admin-user-created",
+                                                  "cw.pentest.kali")]  # windowed and not: both passes
     chunk = min(p.stat().st_size for p in tmp_path.glob("*.json.gz")) - 1
-    found = {engine: run_detection([tmp_path], rules=pack.rules, allowlist=pack.allowlist, engine=engine,
+    found = {engine: run_detection([tmp_path], rules=rules, allowlist=pack.allowlist, engine=engine,
                                    chunk_bytes=chunk) for engine in ("duckdb", "spark")}
     assert found["duckdb"].stats["chunks"] == found["spark"].stats["chunks"] == 4
     assert found["duckdb"].stats["carried"] > 0
