@@ -28,7 +28,7 @@ from typing import Any, Final
 
 import duckdb
 
-from cloudwarden.detect.compile import CITED_TABLE, compile_rule, is_windowed
+from cloudwarden.detect.compile import CITED_TABLE, CONTEXT_COLUMNS, compile_rule, is_windowed, referenced_columns
 from cloudwarden.detect.dialect import DUCKDB
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.table import COLUMNS, TABLE
@@ -113,10 +113,14 @@ def next_tail(conn: duckdb.DuckDBPyConnection, rules: Sequence[Rule], allowlist:
     ends = [t for t in (row[0] if row else None, *(r["event_time"] for r in previous.rows)) if t is not None]
     if not ends:
         return previous
-    since = max(ends) - horizon(rules)
-    admits = " OR ".join(f"({condition})" for rule in rules for condition in _conditions(rule))
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {_TAIL} AS SELECT * FROM {TABLE} "
-                 f"WHERE event_time >= ? AND ({DUCKDB.render(admits)})", [since])
+    latest = max(ends)
+    since = latest - horizon(rules)
+    # Each rule keeps only its own window's events: a 10-minute threshold does not hold on to an hour.
+    admits = " OR ".join(f"(event_time >= ? AND ({condition}))" for rule in rules for condition in _conditions(rule))
+    params = [latest - horizon([rule]) for rule in rules for _ in _conditions(rule)]
+    columns = ", ".join(_columns(rules, allowlist))
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {_TAIL} AS SELECT {columns} FROM {TABLE} "
+                 f"WHERE {DUCKDB.render(admits)}", params)
     try:
         cursor = conn.execute(f"SELECT * FROM {_TAIL} ORDER BY event_time, event_id")
         names = [d[0] for d in cursor.description or ()]
@@ -136,6 +140,13 @@ def next_tail(conn: duckdb.DuckDBPyConnection, rules: Sequence[Rule], allowlist:
             cited[earlier["event_id"]] = set(previous.cited.get(earlier["event_id"], ()))
     rows.sort(key=lambda r: (r["event_time"], r["event_id"]))
     return Carry(rows=rows, cited={k: v for k, v in cited.items() if v})
+
+
+def _columns(rules: Sequence[Rule], allowlist: Allowlist | None) -> list[str]:
+    """The columns the windowed rules (and the findings they raise) read: all a carried row needs."""
+    sql = [compile_rule(rule, DUCKDB, allowlist, context=rule.condition is not None) for rule in rules]
+    named = set(referenced_columns([*sql, ", ".join(CONTEXT_COLUMNS)]))
+    return [name for name, _ in COLUMNS if name in named or name in ("event_id", "event_time")]
 
 
 def _conditions(rule: Rule) -> tuple[str, ...]:
