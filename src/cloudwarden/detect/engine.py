@@ -440,19 +440,20 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0,
               "carried": 0}
     windowed = carry.windowed_rules(rules)
-    tail = carry.load(store) if store is not None and windowed and objects else carry.Carry()
     chunks = list(iter_chunks(objects, chunk_bytes))
-    for number, chunk in enumerate(chunks, start=1):
-        keep_tail = bool(windowed) and (store is not None or number < len(chunks))
-        chunk_findings, next_tail = _run_chunk(chunk, rules, report, intel, allowlist, evaluator, since, until,
-                                               timings, totals, memory_limit, analyzers, fields, tail, keep_tail)
-        if store is not None:
-            tick = time.perf_counter()
-            read_ok = [obj for obj in chunk if obj.key not in _skipped_keys(report)]
-            checkpoints.commit(store, run_id, chunk_findings, read_ok, hook, tail=next_tail)
-            timings["commit"] += time.perf_counter() - tick
-        tail = next_tail or carry.Carry()
-        all_findings.extend(chunk_findings)
+    with tempfile.TemporaryDirectory(prefix="cw-carry-") as scratch:
+        tail = carry.load(store, Path(scratch)) if store is not None and windowed and chunks else carry.Carry()
+        for number, chunk in enumerate(chunks, start=1):
+            keep = Path(scratch) if windowed and (store is not None or number < len(chunks)) else None
+            chunk_findings, next_tail = _run_chunk(chunk, rules, report, intel, allowlist, evaluator, since, until,
+                                                   timings, totals, memory_limit, analyzers, fields, tail, keep)
+            if store is not None:
+                tick = time.perf_counter()
+                read_ok = [obj for obj in chunk if obj.key not in _skipped_keys(report)]
+                checkpoints.commit(store, run_id, chunk_findings, read_ok, hook, tail=next_tail)
+                timings["commit"] += time.perf_counter() - tick
+            tail = next_tail or carry.Carry()
+            all_findings.extend(chunk_findings)
     stats.update(totals)
     stats["records_skipped"] = len(report.records_skipped)
     stats["files_skipped"] = len(report.files_skipped)
@@ -485,8 +486,10 @@ def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport
                allowlist: Allowlist | None, evaluator: Evaluator, since: datetime | None, until: datetime | None,
                timings: dict[str, float], totals: dict[str, int], memory_limit: str | None,
                analyzers: Sequence[ChunkAnalyzer] = (), fields: frozenset[str] | None = None,
-               tail: carry.Carry | None = None, keep_tail: bool = False) -> tuple[list[Finding], carry.Carry | None]:
-    """The chunk's findings, and (with ``keep_tail``) the tail it leaves for the next chunk or run.
+               tail: carry.Carry | None = None, keep_tail: Path | None = None,
+               ) -> tuple[list[Finding], carry.Carry | None]:
+    """The chunk's findings, and (with ``keep_tail``, a scratch directory) the tail it leaves for the next
+    chunk or run.
 
     With a ``tail`` from before, the rules that are not windowed run first, the tail's rows join the table
     for the windowed ones (:mod:`cloudwarden.detect.carry`), and leave it before the analyzers run.
@@ -502,18 +505,18 @@ def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport
         timings["load"] += time.perf_counter() - tick
         tick = time.perf_counter()
         windowed = carry.windowed_rules(rules)
-        put_back: list[str] = []
-        if tail is not None and tail.rows and windowed:
+        if tail is not None and tail.path is not None and windowed:
             findings = evaluator(db, [rule for rule in rules if not is_windowed(rule)], allowlist)
             put_back = carry.put_back(db.conn, tail, windowed)
             if put_back:
                 db.refresh_intel()
             findings.extend(evaluator(db, windowed, allowlist))
-            totals["carried"] += len(put_back)
+            totals["carried"] += put_back
         else:
             findings = evaluator(db, rules, allowlist)
-        next_tail = carry.next_tail(db.conn, windowed, allowlist, tail or carry.Carry()) if keep_tail else None
-        carry.take_away(db.conn, put_back)
+        next_tail = (carry.next_tail(db.conn, windowed, allowlist, tail or carry.Carry(), keep_tail)
+                     if keep_tail is not None else None)
+        carry.take_away(db.conn)
         for analyze in analyzers:
             findings.extend(analyze(db))
         timings["rules"] += time.perf_counter() - tick
