@@ -405,3 +405,24 @@ def test_an_s3_prefix_is_read_through_boto3_and_checkpointed_per_object(tmp_path
             assert again.stats["objects_already_read"] == 2 and again.findings == []
         with pytest.raises(BadInputError, match="no such bucket"):
             run_security_lake_detection(["s3://missing-bucket/x"], rules=[], target=AwsTarget())
+
+
+def test_a_threshold_across_runs_is_found_in_security_lake_too(tmp_path: Path) -> None:
+    """The tail (detect/carry.py) carries Security Lake events into the next run as it does CloudTrail's."""
+    def secret(n: int) -> dict[str, Any]:
+        return event(n, "GetSecretValue", "secretsmanager.amazonaws.com", minute=n, user="mallory",
+                     requestParameters={"secretId": f"secret-{n}"})
+
+    root = tmp_path / "lake" / "aws_cloudtrail_mgmt" / "region=us-east-1" / f"accountId={PROD}" / "eventDay=20260301"
+    pack = load_pack()
+    with Store.open(tmp_path / "s.duckdb") as store:
+        write_parquet(root / "part-0.gz.parquet", [to_ocsf(secret(n)) for n in (1, 2, 3)])
+        first = run_security_lake_detection([tmp_path / "lake"], rules=pack.rules, allowlist=pack.allowlist,
+                                            store=store)
+        assert not [f for f in first.findings if f.type == "CredentialAccess:IAMUser/SecretsBulkRetrieval"]
+        write_parquet(root / "part-1.gz.parquet", [to_ocsf(secret(n)) for n in (4, 5)])
+        second = run_security_lake_detection([tmp_path / "lake"], rules=pack.rules, allowlist=pack.allowlist,
+                                             store=store)
+        assert second.stats["carried"] == 3 and second.read_report.files_read == 1
+        [found] = [f for f in second.findings if f.type == "CredentialAccess:IAMUser/SecretsBulkRetrieval"]
+        assert found.count == 5 and sorted(found.evidence.event_ids) == [f"ev-{n}" for n in range(1, 6)]

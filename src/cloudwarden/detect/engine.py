@@ -489,11 +489,7 @@ def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport
                tail: carry.Carry | None = None, keep_tail: Path | None = None,
                ) -> tuple[list[Finding], carry.Carry | None]:
     """The chunk's findings, and (with ``keep_tail``, a scratch directory) the tail it leaves for the next
-    chunk or run.
-
-    With a ``tail`` from before, the rules that are not windowed run first, the tail's rows join the table
-    for the windowed ones (:mod:`cloudwarden.detect.carry`), and leave it before the analyzers run.
-    """
+    chunk or run (see :func:`evaluate_chunk`)."""
     db = CloudTrailDB(intel=intel, memory_limit=memory_limit)
     try:
         tick = time.perf_counter()
@@ -504,21 +500,7 @@ def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport
         totals["intel_hits"] += db.refresh_intel()
         timings["load"] += time.perf_counter() - tick
         tick = time.perf_counter()
-        windowed = carry.windowed_rules(rules)
-        if tail is not None and tail.path is not None and windowed:
-            findings = evaluator(db, [rule for rule in rules if not is_windowed(rule)], allowlist)
-            put_back = carry.put_back(db.conn, tail, windowed)
-            if put_back:
-                db.refresh_intel()
-            findings.extend(evaluator(db, windowed, allowlist))
-            totals["carried"] += put_back
-        else:
-            findings = evaluator(db, rules, allowlist)
-        next_tail = (carry.next_tail(db.conn, windowed, allowlist, tail or carry.Carry(), keep_tail)
-                     if keep_tail is not None else None)
-        carry.take_away(db.conn)
-        for analyze in analyzers:
-            findings.extend(analyze(db))
+        findings, next_tail = evaluate_chunk(db, rules, allowlist, evaluator, analyzers, totals, tail, keep_tail)
         timings["rules"] += time.perf_counter() - tick
         for key in ("events", "outside_window", "duplicates", "bytes_read"):
             totals[key] += getattr(loader.stats, key)
@@ -526,3 +508,30 @@ def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport
         return findings, next_tail
     finally:
         db.close()
+
+
+def evaluate_chunk(db: CloudTrailDB, rules: Sequence[Rule], allowlist: Allowlist | None, evaluator: Evaluator,
+                   analyzers: Sequence[ChunkAnalyzer], totals: dict[str, int], tail: carry.Carry | None,
+                   keep_tail: Path | None) -> tuple[list[Finding], carry.Carry | None]:
+    """Rules, then analyzers, over a loaded chunk; and (with ``keep_tail``) the tail it leaves.
+
+    With a ``tail`` from before, the rules that are not windowed run first, the tail's rows join the table
+    for the windowed ones (:mod:`cloudwarden.detect.carry`), and leave it before the analyzers run.
+    ``totals["carried"]`` counts the rows that joined.
+    """
+    windowed = carry.windowed_rules(rules)
+    if tail is not None and tail.path is not None and windowed:
+        findings = evaluator(db, [rule for rule in rules if not is_windowed(rule)], allowlist)
+        put_back = carry.put_back(db.conn, tail, windowed)
+        if put_back:
+            db.refresh_intel()
+        findings.extend(evaluator(db, windowed, allowlist))
+        totals["carried"] = totals.get("carried", 0) + put_back
+    else:
+        findings = evaluator(db, rules, allowlist)
+    next_tail = (carry.next_tail(db.conn, windowed, allowlist, tail or carry.Carry(), keep_tail)
+                 if keep_tail is not None else None)
+    carry.take_away(db.conn)
+    for analyze in analyzers:
+        findings.extend(analyze(db))
+    return findings, next_tail

@@ -35,7 +35,7 @@ import duckdb
 from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Finding
-from cloudwarden.detect import checkpoints, ocsf
+from cloudwarden.detect import carry, checkpoints, ocsf
 from cloudwarden.detect.cloudtrail_files import ReadReport, SkippedFile, SkippedRecord
 from cloudwarden.detect.engine import (
     DEFAULT_CHUNK_BYTES,
@@ -43,6 +43,7 @@ from cloudwarden.detect.engine import (
     CloudTrailDB,
     DetectionResult,
     dialect_for,
+    evaluate_chunk,
     merge_findings,
     validate_rules,
 )
@@ -305,31 +306,36 @@ def _run(log_paths: Sequence[str | Path], rules: Sequence[Rule], store: Store | 
         stats["objects_already_read"] = already
     timings = {"list": round(time.perf_counter() - started, 3), "load": 0.0, "rules": 0.0, "commit": 0.0}
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0,
-              "records_skipped": 0}
+              "records_skipped": 0, "carried": 0}
     all_findings: list[Finding] = []
-    for chunk in iter_chunks(objects, chunk_bytes):
-        db = CloudTrailDB(intel=intel, memory_limit=memory_limit)
-        try:
-            tick = time.perf_counter()
-            loaded = load_parquet(db.conn, chunk, report, since=since, until=until)
-            totals["intel_hits"] += db.refresh_intel()
-            timings["load"] += time.perf_counter() - tick
-            tick = time.perf_counter()
-            findings = evaluator(db, rules, allowlist)
-            for analyze in analyzers:
-                findings.extend(analyze(db))
-            timings["rules"] += time.perf_counter() - tick
-        finally:
-            db.close()
-        for key in ("events", "outside_window", "duplicates", "bytes_read", "records_skipped"):
-            totals[key] += getattr(loaded, key)
-        totals["chunks"] += 1
-        if store is not None:
-            tick = time.perf_counter()
-            skipped = {s.path for s in report.files_skipped}
-            checkpoints.commit(store, run_id, findings, [obj for obj in chunk if obj.key not in skipped], hook)
-            timings["commit"] += time.perf_counter() - tick
-        all_findings.extend(findings)
+    windowed = carry.windowed_rules(rules)
+    chunks = list(iter_chunks(objects, chunk_bytes))
+    with tempfile.TemporaryDirectory(prefix="cw-carry-") as scratch:  # thresholds and sequences span chunks
+        tail = carry.load(store, Path(scratch)) if store is not None and windowed and chunks else carry.Carry()
+        for number, chunk in enumerate(chunks, start=1):
+            keep = Path(scratch) if windowed and (store is not None or number < len(chunks)) else None
+            db = CloudTrailDB(intel=intel, memory_limit=memory_limit)
+            try:
+                tick = time.perf_counter()
+                loaded = load_parquet(db.conn, chunk, report, since=since, until=until)
+                totals["intel_hits"] += db.refresh_intel()
+                timings["load"] += time.perf_counter() - tick
+                tick = time.perf_counter()
+                findings, next_tail = evaluate_chunk(db, rules, allowlist, evaluator, analyzers, totals, tail, keep)
+                timings["rules"] += time.perf_counter() - tick
+            finally:
+                db.close()
+            for key in ("events", "outside_window", "duplicates", "bytes_read", "records_skipped"):
+                totals[key] += getattr(loaded, key)
+            totals["chunks"] += 1
+            if store is not None:
+                tick = time.perf_counter()
+                skipped = {s.path for s in report.files_skipped}
+                checkpoints.commit(store, run_id, findings, [obj for obj in chunk if obj.key not in skipped], hook,
+                                   tail=next_tail)
+                timings["commit"] += time.perf_counter() - tick
+            tail = next_tail or carry.Carry()
+            all_findings.extend(findings)
     stats.update(totals)
     stats["files_skipped"] = len(report.files_skipped)
     timings["total"] = time.perf_counter() - started
