@@ -24,7 +24,7 @@ run killed anywhere leaves either the old tail or the new one, matching the chec
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -105,14 +105,15 @@ def take_away(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def next_tail(conn: duckdb.DuckDBPyConnection, rules: Sequence[Rule], allowlist: Allowlist | None,
-              previous: Carry, scratch: Path) -> Carry:
+              previous: Carry, scratch: Path, citing: Collection[str] | None = None) -> Carry:
     """The tail after the chunk's windowed ``rules`` ran (carried rows still in the table count too),
     as a Parquet file in ``scratch``.
 
     The events any of the rules' conditions admits in the last horizon (each rule's own); each remembers
     the rules that cited it, before (``previous``) or now (the rule's own query, which skips what was
-    cited before). The horizon ends at the latest event seen, in this chunk or before: a run that reads
-    only older files (a late delivery, a backfill) keeps the previous tail rather than an older one.
+    cited before; run only for the rules in ``citing``, those with a finding in the chunk, when given).
+    The horizon ends at the latest event seen, in this chunk or before: a run that reads only older
+    files (a late delivery, a backfill) keeps the previous tail rather than an older one.
     """
     if not rules:
         return Carry()
@@ -140,6 +141,8 @@ def next_tail(conn: duckdb.DuckDBPyConnection, rules: Sequence[Rule], allowlist:
                                           "(SELECT unnest(?::VARCHAR[]))", [list(previous.cited)]).fetchall()}
         cited = {event_id: set(previous.cited[event_id]) for event_id in ids}
         for rule in rules:
+            if citing is not None and rule.id not in citing:
+                continue  # no finding in this chunk: it cited nothing
             for (event_id,) in conn.execute(
                     f"SELECT DISTINCT event_id FROM ({compile_rule(rule, DUCKDB, allowlist)}) AS _r "
                     f"WHERE event_id IN (SELECT event_id FROM {_TAIL})").fetchall():

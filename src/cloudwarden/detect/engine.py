@@ -529,7 +529,8 @@ def evaluate_chunk(db: CloudTrailDB, rules: Sequence[Rule], allowlist: Allowlist
         totals["carried"] = totals.get("carried", 0) + put_back
     else:
         findings = evaluator(db, rules, allowlist)
-    next_tail = (carry.next_tail(db.conn, windowed, allowlist, tail or carry.Carry(), keep_tail)
+    citing = {finding.rule_id for finding in findings}
+    next_tail = (carry.next_tail(db.conn, windowed, allowlist, tail or carry.Carry(), keep_tail, citing)
                  if keep_tail is not None else None)
     carry.take_away(db.conn)
     for analyze in analyzers:
