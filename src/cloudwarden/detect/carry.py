@@ -24,6 +24,7 @@ run killed anywhere leaves either the old tail or the new one, matching the chec
 from __future__ import annotations
 
 import itertools
+import tempfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -57,6 +58,45 @@ class Carry:
     path: Path | None = None
     cited: dict[str, set[str]] = field(default_factory=dict)
     rows: int = 0
+
+
+class Relay:
+    """The tail handed from the store to a run's first chunk, from chunk to chunk, and back to the store.
+
+    A context manager: its scratch directory holds the tails' Parquet files for the run::
+
+        with Relay(rules, store, len(chunks)) as relay:
+            for number, chunk in enumerate(chunks, start=1):
+                findings, tail = evaluate_chunk(..., relay.tail, relay.keep(number))
+                checkpoints.commit(..., tail=tail)
+                relay.hand_on(tail)
+    """
+
+    def __init__(self, rules: Sequence[Rule], store: Store | None, chunks: int) -> None:
+        self.windowed = bool(windowed_rules(rules))
+        self.tail = Carry()
+        self._store = store
+        self._chunks = chunks
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+
+    def __enter__(self) -> Relay:
+        self._scratch = tempfile.TemporaryDirectory(prefix="cw-carry-")
+        if self._store is not None and self.windowed and self._chunks:
+            self.tail = load(self._store, Path(self._scratch.name))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._scratch is not None:
+            self._scratch.cleanup()
+
+    def keep(self, number: int) -> Path | None:
+        """Where chunk ``number`` (from 1) writes the tail it leaves; None when no chunk or run will read it."""
+        if self._scratch is None or not self.windowed or (self._store is None and number >= self._chunks):
+            return None
+        return Path(self._scratch.name)
+
+    def hand_on(self, tail: Carry | None) -> None:
+        self.tail = tail or Carry()
 
 
 def windowed_rules(rules: Sequence[Rule]) -> list[Rule]:

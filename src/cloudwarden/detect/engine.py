@@ -439,20 +439,18 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
     all_findings: list[Finding] = []
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0,
               "carried": 0}
-    windowed = carry.windowed_rules(rules)
     chunks = list(iter_chunks(objects, chunk_bytes))
-    with tempfile.TemporaryDirectory(prefix="cw-carry-") as scratch:
-        tail = carry.load(store, Path(scratch)) if store is not None and windowed and chunks else carry.Carry()
+    with carry.Relay(rules, store, len(chunks)) as relay:
         for number, chunk in enumerate(chunks, start=1):
-            keep = Path(scratch) if windowed and (store is not None or number < len(chunks)) else None
-            chunk_findings, next_tail = _run_chunk(chunk, rules, report, intel, allowlist, evaluator, since, until,
-                                                   timings, totals, memory_limit, analyzers, fields, tail, keep)
+            chunk_findings, tail = _run_chunk(chunk, rules, report, intel, allowlist, evaluator, since, until,
+                                              timings, totals, memory_limit, analyzers, fields, relay.tail,
+                                              relay.keep(number))
             if store is not None:
                 tick = time.perf_counter()
                 read_ok = [obj for obj in chunk if obj.key not in _skipped_keys(report)]
-                checkpoints.commit(store, run_id, chunk_findings, read_ok, hook, tail=next_tail)
+                checkpoints.commit(store, run_id, chunk_findings, read_ok, hook, tail=tail)
                 timings["commit"] += time.perf_counter() - tick
-            tail = next_tail or carry.Carry()
+            relay.hand_on(tail)
             all_findings.extend(chunk_findings)
     stats.update(totals)
     stats["records_skipped"] = len(report.records_skipped)

@@ -308,12 +308,9 @@ def _run(log_paths: Sequence[str | Path], rules: Sequence[Rule], store: Store | 
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0,
               "records_skipped": 0, "carried": 0}
     all_findings: list[Finding] = []
-    windowed = carry.windowed_rules(rules)
     chunks = list(iter_chunks(objects, chunk_bytes))
-    with tempfile.TemporaryDirectory(prefix="cw-carry-") as scratch:  # thresholds and sequences span chunks
-        tail = carry.load(store, Path(scratch)) if store is not None and windowed and chunks else carry.Carry()
+    with carry.Relay(rules, store, len(chunks)) as relay:  # thresholds and sequences span chunks and runs
         for number, chunk in enumerate(chunks, start=1):
-            keep = Path(scratch) if windowed and (store is not None or number < len(chunks)) else None
             db = CloudTrailDB(intel=intel, memory_limit=memory_limit)
             try:
                 tick = time.perf_counter()
@@ -321,7 +318,8 @@ def _run(log_paths: Sequence[str | Path], rules: Sequence[Rule], store: Store | 
                 totals["intel_hits"] += db.refresh_intel()
                 timings["load"] += time.perf_counter() - tick
                 tick = time.perf_counter()
-                findings, next_tail = evaluate_chunk(db, rules, allowlist, evaluator, analyzers, totals, tail, keep)
+                findings, tail = evaluate_chunk(db, rules, allowlist, evaluator, analyzers, totals, relay.tail,
+                                                relay.keep(number))
                 timings["rules"] += time.perf_counter() - tick
             finally:
                 db.close()
@@ -332,9 +330,9 @@ def _run(log_paths: Sequence[str | Path], rules: Sequence[Rule], store: Store | 
                 tick = time.perf_counter()
                 skipped = {s.path for s in report.files_skipped}
                 checkpoints.commit(store, run_id, findings, [obj for obj in chunk if obj.key not in skipped], hook,
-                                   tail=next_tail)
+                                   tail=tail)
                 timings["commit"] += time.perf_counter() - tick
-            tail = next_tail or carry.Carry()
+            relay.hand_on(tail)
             all_findings.extend(findings)
     stats.update(totals)
     stats["files_skipped"] = len(report.files_skipped)
