@@ -57,7 +57,6 @@ class Carry:
 
     path: Path | None = None
     cited: dict[str, set[str]] = field(default_factory=dict)
-    rows: int = 0
 
 
 class Relay:
@@ -175,8 +174,6 @@ def next_tail(conn: duckdb.DuckDBPyConnection, rules: Sequence[Rule], allowlist:
         params += [source, latest - horizon(rules)]
     conn.execute(f"CREATE OR REPLACE TEMP TABLE {_TAIL} AS {select}", params)
     try:
-        found = conn.execute(f"SELECT count(*) FROM {_TAIL}").fetchone()
-        rows = int(found[0]) if found else 0
         ids = {r[0] for r in conn.execute(f"SELECT event_id FROM {_TAIL} WHERE event_id IN "
                                           "(SELECT unnest(?::VARCHAR[]))", [list(previous.cited)]).fetchall()}
         cited = {event_id: set(previous.cited[event_id]) for event_id in ids}
@@ -192,7 +189,7 @@ def next_tail(conn: duckdb.DuckDBPyConnection, rules: Sequence[Rule], allowlist:
                      "(FORMAT parquet)")
     finally:
         conn.execute(f"DROP TABLE IF EXISTS {_TAIL}")
-    return Carry(path=path, cited=cited, rows=rows)
+    return Carry(path=path, cited=cited)
 
 
 def _columns(rules: Sequence[Rule], allowlist: Allowlist | None) -> list[str]:
@@ -223,8 +220,7 @@ def load(store: Store, scratch: Path) -> Carry:
     with store.reader() as db:
         found = db.execute("SELECT count(*) FROM detect_carry WHERE state = ? AND event_id <> ?",
                            [CURRENT, _MARKER]).fetchone()
-        rows = int(found[0]) if found else 0
-        if not rows:
+        if not found or not found[0]:
             return Carry()
         cited = {event_id: set(ids) for event_id, ids in db.execute(
             "SELECT event_id, cited FROM detect_carry WHERE state = ? AND event_id <> ? AND len(cited) > 0",
@@ -232,7 +228,7 @@ def load(store: Store, scratch: Path) -> Carry:
         db.execute(f"COPY (SELECT unnest(json_transform(record, '{spec}')) FROM detect_carry "
                    f"WHERE state = '{CURRENT}' AND event_id <> '{_MARKER}' ORDER BY event_time, event_id) "
                    f"TO '{_quoted(path)}' (FORMAT parquet)")
-    return Carry(path=path, cited=cited, rows=rows)
+    return Carry(path=path, cited=cited)
 
 
 def save_pending(store: Store, carry: Carry) -> None:
