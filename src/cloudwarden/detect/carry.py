@@ -2,9 +2,9 @@
 
 A threshold ("8 reconnaissance calls within 10 minutes") or a sequence ("A then B within an hour") can
 straddle the end of a chunk, or of a run that reads only the files delivered since the last one. After
-a chunk's rules ran, the *tail* is kept: every event of the last ``horizon`` (the longest window of the
-enabled windowed rules, plus :data:`LATENESS` for CloudTrail's delivery delay) that some windowed rule's
-condition admits. Before the next chunk's windowed rules run, the tail goes back into its table, so the
+a chunk's rules ran, the *tail* is kept: every event a windowed rule's condition admits within that rule's
+window (plus :data:`LATENESS` for CloudTrail's delivery delay) of the latest event seen, with the columns
+the windowed rules read. Before the next chunk's windowed rules run, the tail goes back into its table, so the
 windows see it; the other rules run before that and never see a carried event, and the chunk analyzers
 (baselines) run after it has been taken out again.
 
