@@ -147,3 +147,16 @@ def test_the_tail_keeps_only_the_last_window_and_what_windowed_rules_admit(tmp_p
         rules = [r for r in load_pack().rules if r.id in RULES]
         assert carry.horizon(carry.windowed_rules(rules)).total_seconds() == 75 * 60
         assert _tail_ids(store, tmp_path) == ["ev-4"]
+
+
+def test_a_pending_tail_without_its_journal_is_dropped_and_the_current_one_kept(tmp_path: Path) -> None:
+    from cloudwarden.detect import checkpoints
+
+    logs = tmp_path / "logs"
+    write_trail_file(logs / "a.json.gz", [_secret(n, minute=n) for n in (1, 2, 3)])
+    with Store.open(tmp_path / "s.duckdb") as store:
+        _detect(logs, store)
+        carry.save_pending(store, carry.Carry())  # a run killed between writing its tail and its journal
+        assert checkpoints.recover(store) is None  # no journal: nothing to finish...
+        assert carry.promote(store) is False  # ...and the orphan pending tail is gone
+        assert set(_tail_ids(store, tmp_path)) == {"ev-1", "ev-2", "ev-3"}
