@@ -62,7 +62,8 @@ class Carry:
 class Relay:
     """The tail handed from the store to a run's first chunk, from chunk to chunk, and back to the store.
 
-    A context manager: its scratch directory holds the tails' Parquet files for the run::
+    A context manager: its scratch directory holds the tails' Parquet files for the run (its one user is
+    :func:`cloudwarden.detect.engine.run_chunks`)::
 
         with Relay(rules, store, len(chunks)) as relay:
             for number, chunk in enumerate(chunks, start=1):

@@ -436,22 +436,18 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
         stats["objects_already_read"] = already
     fields = None if analyzers else _fields_read(rules, allowlist)
     timings = {"list": round(time.perf_counter() - started, 3), "load": 0.0, "rules": 0.0, "commit": 0.0}
-    all_findings: list[Finding] = []
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0,
               "carried": 0}
-    chunks = list(iter_chunks(objects, chunk_bytes))
-    with carry.Relay(rules, store, len(chunks)) as relay:
-        for number, chunk in enumerate(chunks, start=1):
-            chunk_findings, tail = _run_chunk(chunk, rules, report, intel, allowlist, evaluator, since, until,
-                                              timings, totals, memory_limit, analyzers, fields, relay.tail,
-                                              relay.keep(number))
-            if store is not None:
-                tick = time.perf_counter()
-                read_ok = [obj for obj in chunk if obj.key not in _skipped_keys(report)]
-                checkpoints.commit(store, run_id, chunk_findings, read_ok, hook, tail=tail)
-                timings["commit"] += time.perf_counter() - tick
-            relay.hand_on(tail)
-            all_findings.extend(chunk_findings)
+
+    def read(db: CloudTrailDB, chunk: list[LogObject]) -> dict[str, int]:
+        loader = Loader(db.conn, since=since, until=until, fields=fields)
+        loader.load(chunk, report)
+        loader.deduplicate()
+        db.unique_event_ids = True  # just deduplicated: no need to check again
+        return {key: getattr(loader.stats, key) for key in ("events", "outside_window", "duplicates", "bytes_read")}
+
+    all_findings = run_chunks(objects, read, ChunkRun(rules, allowlist, evaluator, analyzers, intel, memory_limit,
+                                                      store, run_id, hook, report, timings, totals), chunk_bytes)
     stats.update(totals)
     stats["records_skipped"] = len(report.records_skipped)
     stats["files_skipped"] = len(report.files_skipped)
@@ -476,36 +472,60 @@ def _fields_read(rules: Sequence[Rule], allowlist: Allowlist | None) -> frozense
 _ALWAYS_READ: Final = frozenset({"eventName", "sourceIPAddress", "userAgent"})
 
 
-def _skipped_keys(report: ReadReport) -> set[str]:
-    return {s.path for s in report.files_skipped}
+@dataclass
+class ChunkRun:
+    """What every chunk of one run shares: the rules and how they run, the store, and the run's figures."""
+
+    rules: Sequence[Rule]
+    allowlist: Allowlist | None
+    evaluator: Evaluator
+    analyzers: Sequence[ChunkAnalyzer]
+    intel: ThreatIntel
+    memory_limit: str | None
+    store: Store | None
+    run_id: str | None
+    hook: checkpoints.Hook | None
+    report: ReadReport
+    timings: dict[str, float]
+    totals: dict[str, int]
 
 
-def _run_chunk(chunk: list[LogObject], rules: Sequence[Rule], report: ReadReport, intel: ThreatIntel,
-               allowlist: Allowlist | None, evaluator: Evaluator, since: datetime | None, until: datetime | None,
-               timings: dict[str, float], totals: dict[str, int], memory_limit: str | None,
-               analyzers: Sequence[ChunkAnalyzer] = (), fields: frozenset[str] | None = None,
-               tail: carry.Carry | None = None, keep_tail: Path | None = None,
-               ) -> tuple[list[Finding], carry.Carry | None]:
-    """The chunk's findings, and (with ``keep_tail``, a scratch directory) the tail it leaves for the next
-    chunk or run (see :func:`evaluate_chunk`)."""
-    db = CloudTrailDB(intel=intel, memory_limit=memory_limit)
-    try:
-        tick = time.perf_counter()
-        loader = Loader(db.conn, since=since, until=until, fields=fields)
-        loader.load(chunk, report)
-        loader.deduplicate()
-        db.unique_event_ids = True  # just deduplicated: no need to check again
-        totals["intel_hits"] += db.refresh_intel()
-        timings["load"] += time.perf_counter() - tick
-        tick = time.perf_counter()
-        findings, next_tail = evaluate_chunk(db, rules, allowlist, evaluator, analyzers, totals, tail, keep_tail)
-        timings["rules"] += time.perf_counter() - tick
-        for key in ("events", "outside_window", "duplicates", "bytes_read"):
-            totals[key] += getattr(loader.stats, key)
-        totals["chunks"] += 1
-        return findings, next_tail
-    finally:
-        db.close()
+def run_chunks(objects: Sequence[LogObject], read: Callable[[CloudTrailDB, list[LogObject]], Mapping[str, int]],
+               run: ChunkRun, chunk_bytes: int) -> list[Finding]:
+    """Every chunk of ``objects`` read by ``read`` into a database of its own (which returns counts to add to
+    ``run.totals``), its rules run with the tail the previous chunk or run left (:func:`evaluate_chunk`), and,
+    with a store, its findings committed with its checkpoints and the tail it leaves. The chunks' findings.
+
+    One loop for every reader (CloudTrail files, Security Lake Parquet).
+    """
+    found: list[Finding] = []
+    chunks = list(iter_chunks(objects, chunk_bytes))
+    with carry.Relay(run.rules, run.store, len(chunks)) as relay:
+        for number, chunk in enumerate(chunks, start=1):
+            db = CloudTrailDB(intel=run.intel, memory_limit=run.memory_limit)
+            try:
+                tick = time.perf_counter()
+                counts = read(db, chunk)
+                run.totals["intel_hits"] += db.refresh_intel()
+                run.timings["load"] += time.perf_counter() - tick
+                tick = time.perf_counter()
+                findings, tail = evaluate_chunk(db, run.rules, run.allowlist, run.evaluator, run.analyzers,
+                                                run.totals, relay.tail, relay.keep(number))
+                run.timings["rules"] += time.perf_counter() - tick
+            finally:
+                db.close()
+            for key, value in counts.items():
+                run.totals[key] += value
+            run.totals["chunks"] += 1
+            if run.store is not None:
+                tick = time.perf_counter()
+                skipped = {s.path for s in run.report.files_skipped}
+                read_ok = [obj for obj in chunk if obj.key not in skipped]
+                checkpoints.commit(run.store, run.run_id, findings, read_ok, run.hook, tail=tail)
+                run.timings["commit"] += time.perf_counter() - tick
+            relay.hand_on(tail)
+            found.extend(findings)
+    return found
 
 
 def evaluate_chunk(db: CloudTrailDB, rules: Sequence[Rule], allowlist: Allowlist | None, evaluator: Evaluator,

@@ -35,19 +35,20 @@ import duckdb
 from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Finding
-from cloudwarden.detect import carry, checkpoints, ocsf
+from cloudwarden.detect import checkpoints, ocsf
 from cloudwarden.detect.cloudtrail_files import ReadReport, SkippedFile, SkippedRecord
 from cloudwarden.detect.engine import (
     DEFAULT_CHUNK_BYTES,
     ChunkAnalyzer,
+    ChunkRun,
     CloudTrailDB,
     DetectionResult,
     dialect_for,
-    evaluate_chunk,
     merge_findings,
+    run_chunks,
     validate_rules,
 )
-from cloudwarden.detect.load import Loader, LogObject, iter_chunks, list_s3
+from cloudwarden.detect.load import Loader, LogObject, list_s3
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.table import TABLE
 from cloudwarden.detect.threat_intel import ThreatIntel
@@ -307,33 +308,14 @@ def _run(log_paths: Sequence[str | Path], rules: Sequence[Rule], store: Store | 
     timings = {"list": round(time.perf_counter() - started, 3), "load": 0.0, "rules": 0.0, "commit": 0.0}
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0,
               "records_skipped": 0, "carried": 0}
-    all_findings: list[Finding] = []
-    chunks = list(iter_chunks(objects, chunk_bytes))
-    with carry.Relay(rules, store, len(chunks)) as relay:  # thresholds and sequences span chunks and runs
-        for number, chunk in enumerate(chunks, start=1):
-            db = CloudTrailDB(intel=intel, memory_limit=memory_limit)
-            try:
-                tick = time.perf_counter()
-                loaded = load_parquet(db.conn, chunk, report, since=since, until=until)
-                totals["intel_hits"] += db.refresh_intel()
-                timings["load"] += time.perf_counter() - tick
-                tick = time.perf_counter()
-                findings, tail = evaluate_chunk(db, rules, allowlist, evaluator, analyzers, totals, relay.tail,
-                                                relay.keep(number))
-                timings["rules"] += time.perf_counter() - tick
-            finally:
-                db.close()
-            for key in ("events", "outside_window", "duplicates", "bytes_read", "records_skipped"):
-                totals[key] += getattr(loaded, key)
-            totals["chunks"] += 1
-            if store is not None:
-                tick = time.perf_counter()
-                skipped = {s.path for s in report.files_skipped}
-                checkpoints.commit(store, run_id, findings, [obj for obj in chunk if obj.key not in skipped], hook,
-                                   tail=tail)
-                timings["commit"] += time.perf_counter() - tick
-            relay.hand_on(tail)
-            all_findings.extend(findings)
+
+    def read(db: CloudTrailDB, chunk: list[LogObject]) -> dict[str, int]:
+        loaded = load_parquet(db.conn, chunk, report, since=since, until=until)
+        return {key: getattr(loaded, key)
+                for key in ("events", "outside_window", "duplicates", "bytes_read", "records_skipped")}
+
+    all_findings = run_chunks(objects, read, ChunkRun(rules, allowlist, evaluator, analyzers, intel, memory_limit,
+                                                      store, run_id, hook, report, timings, totals), chunk_bytes)
     stats.update(totals)
     stats["files_skipped"] = len(report.files_skipped)
     timings["total"] = time.perf_counter() - started
