@@ -39,6 +39,7 @@ from cloudwarden.detect import checkpoints, ocsf
 from cloudwarden.detect.cloudtrail_files import ReadReport, SkippedFile, SkippedRecord
 from cloudwarden.detect.engine import (
     DEFAULT_CHUNK_BYTES,
+    DEFAULT_MEMORY_LIMIT,
     ChunkAnalyzer,
     ChunkRun,
     CloudTrailDB,
@@ -247,7 +248,7 @@ def run_security_lake_detection(
     target: AwsTarget | None = None,
     run_id: str | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
-    memory_limit: str | None = None,
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
     hook: checkpoints.Hook | None = None,
     spark_master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
