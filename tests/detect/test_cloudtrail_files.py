@@ -158,3 +158,22 @@ def test_reads_the_stratus_red_team_detonation_logs() -> None:
     assert report.records == len(records) == expected
     names = {r["eventName"] for r in records}
     assert {"StopLogging", "DeleteTrail", "ConsoleLogin", "GetSecretValue"} <= names
+
+
+def test_decompress_reads_what_gzip_reads_and_rejects_what_it_rejects() -> None:
+    from cloudwarden.detect.cloudtrail_files import decompress, gunzip
+
+    one = gzip.compress(b'{"Records": []}')
+    assert decompress(one) == b'{"Records": []}'
+    # Several members (concatenated gzip files): every member, as gzip.decompress reads them.
+    assert decompress(gzip.compress(b"first\n") + gzip.compress(b"second\n")) == b"first\nsecond\n"
+    with pytest.raises(EOFError):
+        decompress(one[:-9])
+    for bad in (one[:10] + b"\xff" * 20 + one[30:], one + b"trailing junk"):
+        with pytest.raises(Exception) as caught:
+            gzip.decompress(bad)
+        with pytest.raises(Exception) as ours:
+            decompress(bad)
+        assert type(ours.value) is type(caught.value) and str(ours.value) == str(caught.value)
+    with pytest.raises(Exception, match="truncated gzip"):
+        gunzip(one[:-9])

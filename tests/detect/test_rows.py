@@ -140,7 +140,9 @@ def test_the_csv_reader_unquotes_strings_and_other_escapes_get_a_file_of_their_o
         event(12, requestParameters="a plain string", responseElements=5, additionalEventData="[1]"),
     ]
     path = write_trail_file(tmp_path / "t.json.gz", records)
-    plain, escaped, count = codec().rows(json.dumps({"Records": records}, separators=(",", ":")).encode(), 0)
+    rows = codec().rows(json.dumps({"Records": records}, separators=(",", ":")).encode(), 0)
+    assert rows is not None
+    plain, escaped, count = b"".join(rows[0]), b"".join(rows[1]), rows[2]
     assert count == 3
     assert plain.count(b"\n") == 2 and b"ev-11" not in plain
     assert escaped.count(b"\n") == 1 and b"ev-11" in escaped
@@ -160,10 +162,31 @@ def test_the_csv_reader_unquotes_strings_and_other_escapes_get_a_file_of_their_o
 def test_escape_detection_never_misses_an_escape_the_csv_reader_would_misread() -> None:
     from cloudwarden.detect.rows import _split_escaped
 
+    def split(data: bytes) -> tuple[bytes, bytes]:
+        plain, escaped = _split_escaped(data)
+        return b"".join(plain), b"".join(escaped)
+
     plain = b'"plain" and "a\\"b" and "c\\\\d"\n"a\\\\nb"\n'  # \\n here is an escaped backslash and n
-    assert _split_escaped(plain) == (plain, b"")
+    assert split(plain) == (plain, b"")
     for escape in (b"\\n", b"\\t", b"\\r", b"\\b", b"\\f", b"\\/", b"\\u00e9"):
         odd = b'"a\\\\b" then "x' + escape + b'"\n'
-        assert _split_escaped(odd) == (b"", odd), escape
-        assert _split_escaped(plain + odd + plain + odd) == (plain + plain, odd + odd), escape
-        assert _split_escaped(odd + plain + odd.rstrip()) == (plain, odd + odd.rstrip()), escape
+        assert split(odd) == (b"", odd), escape
+        assert split(plain + odd + plain + odd) == (plain + plain, odd + odd), escape
+        assert split(odd + plain + odd.rstrip()) == (plain, odd + odd.rstrip()), escape
+
+
+def test_a_line_break_deep_inside_a_member_reaches_the_careful_path_and_loses_nothing(tmp_path: Path) -> None:
+    # One-line documents, except that a member was pretty-printed far from the start, where the fast path
+    # does not look: DuckDB's strict reader rejects the broken line, and the batch is read carefully.
+    records = [event(20 + i, requestParameters={"note": "x" * 300, "i": i}) for i in range(3)]
+    text = json.dumps({"Records": records}, separators=(",", ":"))
+    broken = text.replace('"i":1}', '\n  "i":1\r\n}')
+    assert broken != text and broken.index("\n") > 256
+    assert codec().rows(broken.encode(), 0) is not None  # the fast path took it
+    (tmp_path / "broken.json").write_text(broken)
+    write_trail_file(tmp_path / "good.json.gz", [event(30)])
+    rows, report = _load([tmp_path / "broken.json", tmp_path / "good.json.gz"])
+    assert report.clean and report.records == 4
+    assert set(rows) == {"ev-20", "ev-21", "ev-22", "ev-30"}
+    # Members read either way have one spelling: minified.
+    assert rows["ev-21"]["request_parameters"] == json.dumps({"note": "x" * 300, "i": 1}, separators=(",", ":"))

@@ -153,7 +153,7 @@ def parse_log_bytes(name: str, raw: bytes, report: ReadReport) -> list[CloudTrai
     """
     path = name
     if raw.startswith(_GZIP_MAGIC):
-        raw = _gunzip(raw)
+        raw = gunzip(raw)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -172,9 +172,25 @@ def parse_log_bytes(name: str, raw: bytes, report: ReadReport) -> list[CloudTrai
     return _read_document(path, document, report)
 
 
-def _gunzip(raw: bytes) -> bytes:
+def decompress(raw: bytes) -> bytes:
+    """``gzip.decompress(raw)``, faster for the usual file of one gzip member.
+
+    zlib checks the member's CRC as it inflates, where ``gzip.decompress`` checks it in a second pass over
+    the output (~15% of its time on CloudTrail files). Anything else (several members, bytes after the
+    member, a truncated or corrupt file) goes to ``gzip.decompress``, which reads or rejects it as before.
+    """
+    inflater = zlib.decompressobj(wbits=31)
     try:
+        data = inflater.decompress(raw)
+    except zlib.error:
         return gzip.decompress(raw)
+    return data if inflater.eof and not inflater.unused_data else gzip.decompress(raw)
+
+
+def gunzip(raw: bytes) -> bytes:
+    """:func:`decompress`; a bad gzip raises :class:`SkipFile` saying what is wrong with it."""
+    try:
+        return decompress(raw)
     except EOFError:
         raise _SkipFile("truncated gzip (compressed data ends before the end-of-stream marker)") from None
     except (gzip.BadGzipFile, zlib.error) as exc:

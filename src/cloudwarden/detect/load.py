@@ -34,10 +34,12 @@ from cloudwarden.detect.cloudtrail_files import (
     ReadReport,
     SkipFile,
     SkippedFile,
+    decompress,
+    gunzip,
     list_log_files,
     parse_log_bytes,
 )
-from cloudwarden.detect.rows import codec
+from cloudwarden.detect.rows import Piece, codec
 from cloudwarden.detect.table import COLUMN_NAMES, TABLE, create_table_sql
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -269,7 +271,7 @@ def decode_object(name: str, raw: bytes, report: ReadReport) -> list[Event]:
     Raises :class:`SkipFile` when the whole object is skipped (the caller records it).
     """
     if raw.startswith(_GZIP_MAGIC):
-        raw = _gunzip(raw)
+        raw = gunzip(raw)
     try:
         return _fast_decode(raw)
     except _Fallback:
@@ -285,15 +287,6 @@ def decode_object(name: str, raw: bytes, report: ReadReport) -> list[Event]:
         else:
             events.append(event)
     return events
-
-
-def _gunzip(raw: bytes) -> bytes:
-    try:
-        return gzip.decompress(raw)
-    except EOFError:
-        raise SkipFile("truncated gzip (compressed data ends before the end-of-stream marker)") from None
-    except (gzip.BadGzipFile, zlib.error) as exc:
-        raise SkipFile(f"corrupt gzip: {exc}") from None
 
 
 def _fast_decode(raw: bytes) -> list[Event]:
@@ -663,19 +656,22 @@ class _Batch:
         self._escaped: Any = None
         self._events: Any = None
 
-    def add_rows(self, obj: LogObject, index: int, data: bytes, escaped: bytes, records: int) -> None:
-        if data:
+    def add_rows(self, obj: LogObject, index: int, plain: list[Piece], escaped: list[Piece], records: int) -> None:
+        """Append an object's rows (:meth:`~cloudwarden.detect.rows.RowCodec.rows`: pieces of whole lines)."""
+        plain_size = sum(len(piece) for piece in plain)
+        escaped_size = sum(len(piece) for piece in escaped)
+        if plain_size:
             if self._rows is None:
                 self._rows = self.rows_path.open("wb")
-            self._rows.write(data)
-            self.rows_size += len(data)
-        if escaped:
+            self._rows.writelines(plain)
+            self.rows_size += plain_size
+        if escaped_size:
             if self._escaped is None:
                 self._escaped = self.escaped_path.open("wb")
-            self._escaped.write(escaped)
-            self.escaped_size += len(escaped)
+            self._escaped.writelines(escaped)
+            self.escaped_size += escaped_size
         self.rows.append((obj, index, records))
-        self.size += len(data) + len(escaped)
+        self.size += plain_size + escaped_size
         self.records += records
 
     def add_events(self, data: bytes) -> None:
@@ -721,7 +717,7 @@ def _read_unzipped(obj: LogObject) -> bytes | OSError:
         return exc
     if raw.startswith(_GZIP_MAGIC):
         try:
-            return gzip.decompress(raw)
+            return decompress(raw)
         except (EOFError, gzip.BadGzipFile, zlib.error):
             return raw
     return raw

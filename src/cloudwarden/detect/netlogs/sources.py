@@ -10,9 +10,7 @@ assumed in the account that owns the bucket, or the default chain).
 
 from __future__ import annotations
 
-import gzip
 import re
-import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -21,7 +19,7 @@ import boto3
 
 from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError
-from cloudwarden.detect.cloudtrail_files import ReadReport, SkipFile, SkippedFile
+from cloudwarden.detect.cloudtrail_files import ReadReport, SkipFile, SkippedFile, gunzip
 from cloudwarden.detect.load import LogObject, list_s3
 
 # File names a directory walk or an S3 listing reads (a file named explicitly is read whatever its name).
@@ -79,12 +77,7 @@ def read_text(obj: LogObject) -> str:
     except OSError as exc:
         raise SkipFile(f"cannot read: {exc.strerror or exc}") from None
     if raw.startswith(_GZIP_MAGIC):
-        try:
-            raw = gzip.decompress(raw)
-        except EOFError:
-            raise SkipFile("truncated gzip (compressed data ends before the end-of-stream marker)") from None
-        except (gzip.BadGzipFile, zlib.error) as exc:
-            raise SkipFile(f"corrupt gzip: {exc}") from None
+        raw = gunzip(raw)
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
