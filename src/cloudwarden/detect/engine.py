@@ -286,8 +286,21 @@ def finding_from_row(rule: Rule, row: tuple[Any, ...]) -> Finding:
     )
 
 
-def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """One finding per id: counts summed, earliest first_seen, latest last_seen and fields, ids united."""
+DetailsMerge = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
+"""The evidence details of one finding seen in two chunks, from the older sighting's and the newer's."""
+
+
+def cloudtrail_details(older: Mapping[str, Any], newer: Mapping[str, Any]) -> dict[str, Any]:
+    """The newer details, with the event names, addresses and user agents of both (sorted, distinct)."""
+    details = dict(newer)
+    for key in ("event_names", "source_ips", "user_agents"):
+        details[key] = sorted(dict.fromkeys([*older.get(key, []), *newer.get(key, [])]))
+    return details
+
+
+def merge_findings(findings: Iterable[Finding], details: DetailsMerge = cloudtrail_details) -> list[Finding]:
+    """One finding per id: counts summed, earliest first_seen, latest last_seen and fields, ids united, and
+    the evidence details merged by ``details``."""
     merged: dict[str, Finding] = {}
     for finding in findings:
         seen = merged.get(finding.id)
@@ -296,16 +309,13 @@ def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
             continue
         newer, older = (finding, seen) if finding.last_seen >= seen.last_seen else (seen, finding)
         ids = list(dict.fromkeys([*older.evidence.event_ids, *newer.evidence.event_ids]))
-        details = dict(newer.evidence.details)
-        for key in ("event_names", "source_ips", "user_agents"):
-            values = [*older.evidence.details.get(key, []), *newer.evidence.details.get(key, [])]
-            details[key] = sorted(dict.fromkeys(values))
+        both = details(older.evidence.details, newer.evidence.details)
         if len(ids) > MAX_EVIDENCE_IDS or older.evidence.details.get("event_ids_truncated"):
-            details["event_ids_truncated"] = True
+            both["event_ids_truncated"] = True
         merged[finding.id] = newer.model_copy(update={
             "first_seen": min(seen.first_seen, finding.first_seen),
             "count": seen.count + finding.count,
-            "evidence": Evidence(event_ids=ids[:MAX_EVIDENCE_IDS], details=details),
+            "evidence": Evidence(event_ids=ids[:MAX_EVIDENCE_IDS], details=both),
         })
     return sorted(merged.values(), key=lambda f: f.id)
 
