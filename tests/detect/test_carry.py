@@ -39,10 +39,10 @@ def _tail_ids(store: Store, tmp_path: Path) -> list[str]:
     """The event ids of the tail the store holds, in time order."""
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
-    tail = carry.load(store, scratch)
-    if tail.path is None:
+    path = carry.load(store, scratch).paths.get("cloudtrail")
+    if path is None:
         return []
-    return [r[0] for r in duckdb.execute("SELECT event_id FROM read_parquet(?)", [str(tail.path)]).fetchall()]
+    return [r[0] for r in duckdb.execute("SELECT event_id FROM read_parquet(?)", [str(path)]).fetchall()]
 
 
 def test_a_threshold_reached_only_with_the_next_runs_events_cites_the_earlier_ones(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from cloudwarden.core.errors import RuntimeFailure
 from cloudwarden.store import SCHEMA_VERSION, Store
-from cloudwarden.store.schema import current_version, migrate
+from cloudwarden.store.schema import MIGRATIONS, current_version, migrate
 
 TABLES = {"runs", "snapshots", "resources", "findings", "finding_history", "audit_log", "checkpoints",
           "schema_version", "outbox", "audit_chain", "respond_runs", "respond_undo", "route_sent", "route_log",
@@ -37,6 +37,25 @@ def test_new_store_has_every_table(tmp_path: Path) -> None:
     assert {"finding_id", "run_id", "at", "change"} <= tables["finding_history"]
     assert {"at", "actor", "action", "target", "dry_run", "details"} <= tables["audit_log"]
     assert {"source", "key", "position", "updated_at"} == tables["checkpoints"]
+    assert {"source", "state", "log_table", "event_id", "event_time", "record", "cited"} == tables["detect_carry"]
+
+
+def test_migration_7_keeps_a_version_6_tail_as_cloudtrails(tmp_path: Path) -> None:
+    path = tmp_path / "s.duckdb"
+    with duckdb.connect(str(path)) as conn:  # a store as version 6 left it, with a CloudTrail tail
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, applied_at TIMESTAMP)")
+        for version, statements in enumerate(MIGRATIONS[:6], start=1):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, NULL)", [version])
+        conn.execute("INSERT INTO detect_carry VALUES ('current', 'ev-1', '2026-03-01 10:00:00', '{}', ['r1'])")
+    with Store.open(path):
+        pass
+    with duckdb.connect(str(path), read_only=True) as conn:
+        assert conn.execute("SELECT max(version) FROM schema_version").fetchone() == (SCHEMA_VERSION,)
+        assert SCHEMA_VERSION == 7
+        assert conn.execute("SELECT source, state, log_table, event_id, cited FROM detect_carry").fetchall() == [
+            ("detect.cloudtrail", "current", "cloudtrail", "ev-1", ["r1"])]
 
 
 def test_reopen_migrates_nothing(tmp_path: Path) -> None:

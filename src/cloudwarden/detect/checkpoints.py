@@ -18,7 +18,7 @@ end state is the one an uninterrupted run reaches: no finding lost, none counted
 
 When the chunk leaves a tail for the next run (:mod:`cloudwarden.detect.carry`), the tail is written as
 pending before step 1 and promoted between steps 3 and 4; recovery promotes it with the objects, or
-drops it when the chunk is read again.
+drops it when the chunk is read again. Tails are kept per source too (:mod:`cloudwarden.detect.carry`).
 
 Stores that offer ``get_checkpoints(source, keys) -> {key: position}`` and ``set_checkpoints(source,
 {key: position})`` (one query / one transaction) are used in bulk; otherwise one call per object.
@@ -39,11 +39,12 @@ from cloudwarden.detect import carry
 from cloudwarden.detect.load import LogObject
 from cloudwarden.store import Store
 
-SOURCE: Final = "detect.cloudtrail"
+SOURCE: Final = carry.CLOUDTRAIL.source  # "detect.cloudtrail"
 JOURNAL_KEY: Final = "\x00journal"
 
 Hook = Callable[[str], None]
-"""Called with a step name (``upserted``, ``checkpointed``) after each commit step; tests use it to crash."""
+"""Called with a step name (``upserted``, ``checkpointed``, ``promoted``) after each commit step; tests use it to
+crash."""
 
 
 def unread(store: Store, objects: Sequence[LogObject], *, source: str = SOURCE) -> tuple[list[LogObject], int]:
@@ -76,8 +77,7 @@ def recover(store: Store, *, source: str = SOURCE) -> str | None:
     """Finish or undo a chunk a killed run left half-committed; returns what was done (or None)."""
     text = store.get_checkpoint(source, JOURNAL_KEY)
     if not text:
-        if source == SOURCE:
-            carry.discard_pending(store)  # written just before a journal that never was
+        carry.discard_pending(store, source=source)  # written just before a journal that never was
         return None
     journal = json.loads(text)
     probe = journal.get("probe")
@@ -85,9 +85,9 @@ def recover(store: Store, *, source: str = SOURCE) -> str | None:
     if committed:
         _set_many(store, journal["objects"], source)
         if journal.get("carry"):
-            carry.promote(store)  # False when the killed run had promoted it already
+            carry.promote(store, source=source)  # False when the killed run had promoted it already
     elif journal.get("carry"):
-        carry.discard_pending(store)
+        carry.discard_pending(store, source=source)
     store.set_checkpoint(source, JOURNAL_KEY, "")
     return "completed" if committed else "rolled back"
 
@@ -97,7 +97,7 @@ def commit(store: Store, run_id: str | None, findings: Sequence[Finding], object
     """Store ``findings`` and mark ``objects`` read, as one unit (see the module docstring); with ``tail``,
     make it the tail the next run starts from, in the same unit."""
     if tail is not None:
-        carry.save_pending(store, tail)
+        carry.save_pending(store, tail, source=source)
     probe = None
     if findings:
         probe = {"id": findings[0].id, "history": len(store.history(findings[0].id))}
@@ -111,7 +111,7 @@ def commit(store: Store, run_id: str | None, findings: Sequence[Finding], object
     if hook is not None:
         hook("checkpointed")
     if tail is not None:
-        carry.promote(store)
+        carry.promote(store, source=source)
         if hook is not None:
             hook("promoted")
     store.set_checkpoint(source, JOURNAL_KEY, "")

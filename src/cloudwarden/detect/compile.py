@@ -238,13 +238,13 @@ def candidate_sources(rules: Sequence[Rule], candidates: str,
     return sources, (candidate_names_sql(found, stats) if stats is not None else candidate_sql(found))
 
 
-def referenced_columns(sqls: Sequence[str]) -> list[str]:
-    """The ``cloudtrail`` columns named anywhere in ``sqls`` outside string literals (a superset of those
-    read), in table order: the columns a table standing in for ``cloudtrail`` needs."""
+def referenced_columns(sqls: Sequence[str], columns: Sequence[str] = COLUMN_NAMES) -> list[str]:
+    """The ``columns`` (default ``cloudtrail``'s) named anywhere in ``sqls`` outside string literals (a superset
+    of those read), in table order: the columns a table standing in for ``cloudtrail`` needs."""
     words: set[str] = set()
     for sql in sqls:
         words.update(word.lower() for word in _IDENTIFIER.findall(_LITERAL.sub("''", sql)))
-    return [column for column in COLUMN_NAMES if column in words]
+    return [column for column in columns if column in words]
 
 
 def rule_prerequisites(rule: Rule) -> tuple[Prerequisite, ...] | None:

@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Generic, Protocol, TypeVar
 
 import duckdb
 
@@ -286,8 +286,21 @@ def finding_from_row(rule: Rule, row: tuple[Any, ...]) -> Finding:
     )
 
 
-def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
-    """One finding per id: counts summed, earliest first_seen, latest last_seen and fields, ids united."""
+DetailsMerge = Callable[[Mapping[str, Any], Mapping[str, Any]], dict[str, Any]]
+"""The evidence details of one finding seen in two chunks, from the older sighting's and the newer's."""
+
+
+def cloudtrail_details(older: Mapping[str, Any], newer: Mapping[str, Any]) -> dict[str, Any]:
+    """The newer details, with the event names, addresses and user agents of both (sorted, distinct)."""
+    details = dict(newer)
+    for key in ("event_names", "source_ips", "user_agents"):
+        details[key] = sorted(dict.fromkeys([*older.get(key, []), *newer.get(key, [])]))
+    return details
+
+
+def merge_findings(findings: Iterable[Finding], details: DetailsMerge = cloudtrail_details) -> list[Finding]:
+    """One finding per id: counts summed, earliest first_seen, latest last_seen and fields, ids united, and
+    the evidence details merged by ``details``."""
     merged: dict[str, Finding] = {}
     for finding in findings:
         seen = merged.get(finding.id)
@@ -296,16 +309,13 @@ def merge_findings(findings: Iterable[Finding]) -> list[Finding]:
             continue
         newer, older = (finding, seen) if finding.last_seen >= seen.last_seen else (seen, finding)
         ids = list(dict.fromkeys([*older.evidence.event_ids, *newer.evidence.event_ids]))
-        details = dict(newer.evidence.details)
-        for key in ("event_names", "source_ips", "user_agents"):
-            values = [*older.evidence.details.get(key, []), *newer.evidence.details.get(key, [])]
-            details[key] = sorted(dict.fromkeys(values))
+        both = details(older.evidence.details, newer.evidence.details)
         if len(ids) > MAX_EVIDENCE_IDS or older.evidence.details.get("event_ids_truncated"):
-            details["event_ids_truncated"] = True
+            both["event_ids_truncated"] = True
         merged[finding.id] = newer.model_copy(update={
             "first_seen": min(seen.first_seen, finding.first_seen),
             "count": seen.count + finding.count,
-            "evidence": Evidence(event_ids=ids[:MAX_EVIDENCE_IDS], details=details),
+            "evidence": Evidence(event_ids=ids[:MAX_EVIDENCE_IDS], details=both),
         })
     return sorted(merged.values(), key=lambda f: f.id)
 
@@ -444,10 +454,13 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
         loader.load(chunk, report)
         loader.deduplicate()
         db.unique_event_ids = True  # just deduplicated: no need to check again
-        return {key: getattr(loader.stats, key) for key in ("events", "outside_window", "duplicates", "bytes_read")}
+        counts = {key: getattr(loader.stats, key) for key in ("events", "outside_window", "duplicates", "bytes_read")}
+        return {**counts, "intel_hits": db.refresh_intel()}
 
-    all_findings = run_chunks(objects, read, ChunkRun(rules, allowlist, evaluator, analyzers, intel, memory_limit,
-                                                      store, run_id, hook, report, timings, totals), chunk_bytes)
+    run = ChunkRun(rules=rules, allowlist=allowlist, evaluator=evaluator, analyzers=analyzers,
+                   open_db=cloudtrail_db(intel, memory_limit), store=store, run_id=run_id, hook=hook, report=report,
+                   timings=timings, totals=totals)
+    all_findings = run_chunks(objects, read, run, chunk_bytes)
     stats.update(totals)
     stats["records_skipped"] = len(report.records_skipped)
     stats["files_skipped"] = len(report.files_skipped)
@@ -472,85 +485,107 @@ def _fields_read(rules: Sequence[Rule], allowlist: Allowlist | None) -> frozense
 _ALWAYS_READ: Final = frozenset({"eventName", "sourceIPAddress", "userAgent"})
 
 
+class ChunkDB(Protocol):
+    """A database one chunk is read into: :class:`CloudTrailDB`, or the network logs' ``NetworkDB``."""
+
+    @property
+    def conn(self) -> duckdb.DuckDBPyConnection: ...
+
+    def refresh_intel(self) -> int:
+        """Match the loaded addresses (carried ones too) against the threat-intel lists; returns the hits."""
+        ...
+
+    def close(self) -> None: ...
+
+
+DB = TypeVar("DB", bound=ChunkDB)
+
+
+def cloudtrail_db(intel: ThreatIntel, memory_limit: str | None) -> Callable[[], CloudTrailDB]:
+    """Opens each chunk's :class:`CloudTrailDB` (``memory_limit``: DuckDB's cap, past which the table spills)."""
+    return lambda: CloudTrailDB(intel=intel, memory_limit=memory_limit)
+
+
 @dataclass
-class ChunkRun:
-    """What every chunk of one run shares: the rules and how they run, the store, and the run's figures."""
+class ChunkRun(Generic[DB]):
+    """What every chunk of one run shares: how a chunk's database is opened, the rules and how they run, the
+    kind of log whose windows are carried, the store, and the run's figures."""
 
     rules: Sequence[Rule]
     allowlist: Allowlist | None
-    evaluator: Evaluator
-    analyzers: Sequence[ChunkAnalyzer]
-    intel: ThreatIntel
-    memory_limit: str | None
+    evaluator: Callable[[DB, Sequence[Rule], Allowlist | None], list[Finding]]
+    analyzers: Sequence[Callable[[DB], list[Finding]]]
+    open_db: Callable[[], DB]
     store: Store | None
     run_id: str | None
     hook: checkpoints.Hook | None
     report: ReadReport
     timings: dict[str, float]
     totals: dict[str, int]
+    logs: carry.Logs = carry.CLOUDTRAIL
 
 
-def run_chunks(objects: Sequence[LogObject], read: Callable[[CloudTrailDB, list[LogObject]], Mapping[str, int]],
-               run: ChunkRun, chunk_bytes: int) -> list[Finding]:
+def run_chunks(objects: Sequence[LogObject], read: Callable[[DB, list[LogObject]], Mapping[str, int]],
+               run: ChunkRun[DB], chunk_bytes: int) -> list[Finding]:
     """Every chunk of ``objects`` read by ``read`` into a database of its own (which returns counts to add to
     ``run.totals``), its rules run with the tail the previous chunk or run left (:func:`evaluate_chunk`), and,
-    with a store, its findings committed with its checkpoints and the tail it leaves. The chunks' findings.
+    with a store, its findings committed with its checkpoints (under ``run.logs.source``) and the tail it
+    leaves. The chunks' findings.
 
-    One loop for every reader (CloudTrail files, Security Lake Parquet).
+    One loop for every reader (CloudTrail files, Security Lake Parquet, flow and resolver query logs).
     """
     found: list[Finding] = []
     chunks = list(iter_chunks(objects, chunk_bytes))
-    with carry.Relay(run.rules, run.store, len(chunks)) as relay:
+    with carry.Relay(run.rules, run.store, len(chunks), run.logs) as relay:
         for number, chunk in enumerate(chunks, start=1):
-            db = CloudTrailDB(intel=run.intel, memory_limit=run.memory_limit)
+            db = run.open_db()
             try:
                 tick = time.perf_counter()
                 counts = read(db, chunk)
-                run.totals["intel_hits"] += db.refresh_intel()
                 run.timings["load"] += time.perf_counter() - tick
                 tick = time.perf_counter()
-                findings, tail = evaluate_chunk(db, run.rules, run.allowlist, run.evaluator, run.analyzers,
-                                                run.totals, relay.tail, relay.keep(number))
+                findings, tail = evaluate_chunk(db, run, relay.tail, relay.keep(number))
                 run.timings["rules"] += time.perf_counter() - tick
             finally:
                 db.close()
             for key, value in counts.items():
-                run.totals[key] += value
-            run.totals["chunks"] += 1
+                run.totals[key] = run.totals.get(key, 0) + value
+            run.totals["chunks"] = run.totals.get("chunks", 0) + 1
             if run.store is not None:
                 tick = time.perf_counter()
                 skipped = {s.path for s in run.report.files_skipped}
                 read_ok = [obj for obj in chunk if obj.key not in skipped]
-                checkpoints.commit(run.store, run.run_id, findings, read_ok, run.hook, tail=tail)
+                checkpoints.commit(run.store, run.run_id, findings, read_ok, run.hook, source=run.logs.source,
+                                   tail=tail)
                 run.timings["commit"] += time.perf_counter() - tick
             relay.hand_on(tail)
             found.extend(findings)
     return found
 
 
-def evaluate_chunk(db: CloudTrailDB, rules: Sequence[Rule], allowlist: Allowlist | None, evaluator: Evaluator,
-                   analyzers: Sequence[ChunkAnalyzer], totals: dict[str, int], tail: carry.Carry | None,
+def evaluate_chunk(db: DB, run: ChunkRun[DB], tail: carry.Carry | None,
                    keep_tail: Path | None) -> tuple[list[Finding], carry.Carry | None]:
     """Rules, then analyzers, over a loaded chunk; and (with ``keep_tail``) the tail it leaves.
 
-    With a ``tail`` from before, the rules that are not windowed run first, the tail's rows join the table
-    for the windowed ones (:mod:`cloudwarden.detect.carry`), and leave it before the analyzers run.
-    ``totals["carried"]`` counts the rows that joined.
+    With a ``tail`` from before, the rules that are not windowed run first, the tail's rows join their tables
+    for the windowed ones (:mod:`cloudwarden.detect.carry`), and leave them before the analyzers run.
+    ``run.totals["carried"]`` counts the rows that joined.
     """
+    rules, allowlist, evaluator = run.rules, run.allowlist, run.evaluator
     windowed = carry.windowed_rules(rules)
-    if tail is not None and tail.path is not None and windowed:
+    if tail is not None and tail.paths and windowed:
         findings = evaluator(db, [rule for rule in rules if not is_windowed(rule)], allowlist)
-        put_back = carry.put_back(db.conn, tail, windowed)
+        put_back = carry.put_back(db.conn, tail, windowed, run.logs)
         if put_back:
             db.refresh_intel()
         findings.extend(evaluator(db, windowed, allowlist))
-        totals["carried"] = totals.get("carried", 0) + put_back
+        run.totals["carried"] = run.totals.get("carried", 0) + put_back
     else:
         findings = evaluator(db, rules, allowlist)
     citing = {finding.rule_id for finding in findings}
-    next_tail = (carry.next_tail(db.conn, windowed, allowlist, tail or carry.Carry(), keep_tail, citing)
+    next_tail = (carry.next_tail(db.conn, windowed, allowlist, tail or carry.Carry(), keep_tail, citing, run.logs)
                  if keep_tail is not None else None)
-    carry.take_away(db.conn)
-    for analyze in analyzers:
+    carry.take_away(db.conn, run.logs)
+    for analyze in run.analyzers:
         findings.extend(analyze(db))
     return findings, next_tail

@@ -44,6 +44,7 @@ from cloudwarden.detect.engine import (
     ChunkRun,
     CloudTrailDB,
     DetectionResult,
+    cloudtrail_db,
     dialect_for,
     merge_findings,
     run_chunks,
@@ -312,11 +313,14 @@ def _run(log_paths: Sequence[str | Path], rules: Sequence[Rule], store: Store | 
 
     def read(db: CloudTrailDB, chunk: list[LogObject]) -> dict[str, int]:
         loaded = load_parquet(db.conn, chunk, report, since=since, until=until)
-        return {key: getattr(loaded, key)
-                for key in ("events", "outside_window", "duplicates", "bytes_read", "records_skipped")}
+        counts = {key: getattr(loaded, key)
+                  for key in ("events", "outside_window", "duplicates", "bytes_read", "records_skipped")}
+        return {**counts, "intel_hits": db.refresh_intel()}
 
-    all_findings = run_chunks(objects, read, ChunkRun(rules, allowlist, evaluator, analyzers, intel, memory_limit,
-                                                      store, run_id, hook, report, timings, totals), chunk_bytes)
+    run = ChunkRun(rules=rules, allowlist=allowlist, evaluator=evaluator, analyzers=analyzers,
+                   open_db=cloudtrail_db(intel, memory_limit), store=store, run_id=run_id, hook=hook, report=report,
+                   timings=timings, totals=totals)
+    all_findings = run_chunks(objects, read, run, chunk_bytes)
     stats.update(totals)
     stats["files_skipped"] = len(report.files_skipped)
     timings["total"] = time.perf_counter() - started

@@ -27,7 +27,9 @@ Tables:
   baseline_volume  per account, principal and metric (S3 objects read), events per hour (migration 5)
   detect_carry     the events of the last window before the end of the last committed detection chunk that
                    thresholds and sequences carry into the next run, with the rules that already cited each
-                   (state ``current``, or ``pending`` while a chunk commits; ``cloudwarden.detect.carry``; migration 6)
+                   (state ``current``, or ``pending`` while a chunk commits; ``cloudwarden.detect.carry``; migration 6),
+                   per kind of log (``source``: ``detect.cloudtrail``, ``detect.netlogs``) and table (``log_table``)
+                   (migration 7)
 """
 
 from __future__ import annotations
@@ -232,6 +234,23 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             cited VARCHAR[] NOT NULL,
             PRIMARY KEY (state, event_id)
         )""",
+    ),
+    # 7: the carried events of each kind of log kept apart (CloudTrail's and network logs'), with their table
+    (
+        """CREATE TABLE detect_carry_7 (
+            source VARCHAR NOT NULL,
+            state VARCHAR NOT NULL,
+            log_table VARCHAR NOT NULL,
+            event_id VARCHAR NOT NULL,
+            event_time TIMESTAMP NOT NULL,
+            record VARCHAR NOT NULL,
+            cited VARCHAR[] NOT NULL,
+            PRIMARY KEY (source, state, event_id)
+        )""",
+        "INSERT INTO detect_carry_7 SELECT 'detect.cloudtrail', state, 'cloudtrail', event_id, event_time, record, "
+        "cited FROM detect_carry",
+        "DROP TABLE detect_carry",
+        "ALTER TABLE detect_carry_7 RENAME TO detect_carry",
     ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)

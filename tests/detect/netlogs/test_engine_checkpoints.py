@@ -181,7 +181,7 @@ with Store.open(path) as store:
 """
 
 
-@pytest.mark.parametrize("when", ["reading", "upserted"])
+@pytest.mark.parametrize("when", ["reading", "upserted", "promoted"])
 def test_kill_9_mid_run_then_rerun_matches_an_uninterrupted_run(tmp_path: Path, when: str) -> None:
     root = tmp_path / "logs"
     _corpus(root)
@@ -193,13 +193,14 @@ def test_kill_9_mid_run_then_rerun_matches_an_uninterrupted_run(tmp_path: Path, 
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     with Store.open(killed) as store:
         journal = store.get_checkpoint(CHECKPOINT_SOURCE, checkpoints.JOURNAL_KEY)
-        if when == "upserted":  # findings in, checkpoints not: a plain re-read would count them twice
-            assert _state(store) == expected and journal
-        else:
+        if when == "reading":
             assert _state(store) == [] and not journal
-        assert all(store.get_checkpoint(CHECKPOINT_SOURCE, key) is None for key in _keys(root))
+        else:  # findings in (and, when promoted, checkpoints and the tail too), the journal not yet cleared
+            assert _state(store) == expected and journal
+        checkpointed = [store.get_checkpoint(CHECKPOINT_SOURCE, key) is not None for key in _keys(root)]
+        assert all(checkpointed) if when == "promoted" else not any(checkpointed)
         resumed = _run(root, store, run_id=store.start_run("detect"))
-        assert resumed.read_report.files_read == (0 if when == "upserted" else 8)
+        assert resumed.read_report.files_read == (8 if when == "reading" else 0)
         assert _state(store) == expected
         again = _run(root, store, run_id=store.start_run("detect"))
         assert again.findings == [] and _state(store) == expected

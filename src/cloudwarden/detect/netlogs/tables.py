@@ -94,6 +94,9 @@ DNS_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 
 # What grouping reads for evidence: one row per record of either table, with the same columns.
 EVIDENCE_VIEW: Final = "net_records"
+# The columns of either table the view reads (what a carried record keeps besides those its rules name).
+EVIDENCE_COLUMNS: Final = ("interface_id", "peer_addr", "local_port", "peer_port", "protocol", "action", "packets",
+                           "bytes", "direction", "query_name", "instance_id", "instance_name", "resource_type")
 _EVIDENCE_SQL: Final = f"""
 CREATE OR REPLACE VIEW {EVIDENCE_VIEW} AS
 SELECT event_id, 'flow' AS kind, interface_id, peer_addr, local_port, peer_port, protocol, action, packets,
