@@ -4,10 +4,13 @@ A threshold ("8 reconnaissance calls within 10 minutes") or a sequence ("A then 
 straddle the end of a chunk, or of a run that reads only the files delivered since the last one. After
 a chunk's rules ran, the *tail* is kept: every event a windowed rule's condition admits within that rule's
 window (plus the kind of log's lateness: :data:`LATENESS` for CloudTrail's delivery delay) of the latest
-event seen, with the columns the windowed rules read (a whole-``sql`` rule admits every row of the tables
-its SQL names). Before the next chunk's windowed rules run, the tail goes back into its table, so the
-windows see it; the other rules run before that and never see a carried event, and the chunk analyzers
-(baselines) run after it has been taken out again.
+event seen, with the columns the windowed rules read (a whole-``sql`` rule that judges each row alone,
+:func:`~cloudwarden.detect.compile.is_row_local`, admits the rows its SQL returns; any other admits every
+row of the tables it names: measured on an hour of benign flow logs from 50 interfaces, 92,509 records,
+the tail fell from 62,527 rows and 26 MB of JSON in the store to 18,879 rows and 7.9 MB). Before the
+next chunk's windowed rules run, the tail goes back into its table, so the windows see it; the other rules
+run before that and never see a carried event, and the chunk analyzers (baselines) run after it has been
+taken out again.
 
 One mechanism serves every kind of log (:class:`Logs`): CloudTrail and Security Lake, read into the same
 ``cloudtrail`` table (:data:`CLOUDTRAIL`), and network logs, two tables (``flow_logs``, ``dns_logs``; see
@@ -44,6 +47,7 @@ from cloudwarden.detect.compile import (
     CITED_TABLE,
     CONTEXT_COLUMNS,
     compile_rule,
+    is_row_local,
     is_windowed,
     referenced_columns,
     sql_string,
@@ -296,7 +300,9 @@ def _conditions(rule: Rule) -> tuple[str, ...]:
         return rule.sequence.first, rule.sequence.then
     if rule.condition is not None:
         return (rule.condition,)
-    return ("TRUE",)  # a whole-SQL rule: any row of the tables it reads may take part
+    if rule.sql is not None and is_row_local(rule.sql):  # the rows it returns are the only ones it can count
+        return (f"event_id IN (SELECT event_id FROM ({rule.sql}) AS _carried_sql)",)
+    return ("TRUE",)  # a whole-SQL rule whose rows may depend on others: any row of its tables may take part
 
 
 # --- the tail in the store -------------------------------------------------------------------------------------

@@ -238,6 +238,25 @@ def candidate_sources(rules: Sequence[Rule], candidates: str,
     return sources, (candidate_names_sql(found, stats) if stats is not None else candidate_sql(found))
 
 
+# Words after which a row of a query's result may depend on other rows (joins, groups, windows, set
+# operations, limits, aggregates), or that open a second query inside it.
+_NOT_ROW_LOCAL: Final = re.compile(
+    r"\b(join|group|having|over|window|qualify|union|intersect|except|limit|offset|with|distinct|using|sample|"
+    r"pivot|unpivot|lateral|count|sum|min|max|avg|list|array_agg|string_agg|any_value|first|last|arg_min|"
+    r"arg_max|bool_and|bool_or|approx_count_distinct|median|quantile|mode|histogram)\b", re.IGNORECASE)
+
+
+def is_row_local(sql: str) -> bool:
+    """Whether ``sql`` is one ``SELECT ... FROM ... WHERE ...`` whose result row for a table row depends on that
+    row alone (no join, group, window, set operation, limit, aggregate or subquery).
+
+    Conservative: any of those words outside string literals, or a second ``SELECT``/``FROM``, says no.
+    """
+    text = _LITERAL.sub("''", sql)
+    words = [word.lower() for word in _IDENTIFIER.findall(text)]
+    return words.count("select") == 1 and words.count("from") == 1 and not _NOT_ROW_LOCAL.search(text)
+
+
 def referenced_columns(sqls: Sequence[str], columns: Sequence[str] = COLUMN_NAMES) -> list[str]:
     """The ``columns`` (default ``cloudtrail``'s) named anywhere in ``sqls`` outside string literals (a superset
     of those read), in table order: the columns a table standing in for ``cloudtrail`` needs."""

@@ -278,3 +278,33 @@ def test_distinct_counts_merge_exactly_unless_a_chunk_listed_only_some_values() 
     merged = network_details(cut, {"ports": [5000], "distinct_ports": 1})
     assert merged["distinct_ports"] == 60 and merged["distinct_lower_bound"] is True  # 60 or 61: not known
     assert network_details(merged, then)["distinct_lower_bound"] is True
+
+
+def test_the_tail_keeps_only_the_records_a_row_by_row_rule_returns(tmp_path: Path) -> None:
+    # Visitors of the web server's HTTPS port in the same minutes (and its replies) are no port scan, SSH or
+    # RDP attempt: no windowed rule returns them, so they are not carried; the scan's records are.
+    root = tmp_path / "logs"
+    recent = _scan(3)
+    factory = netlogs.FlowFactory(PROD, random.Random(3), START, START + timedelta(minutes=8))
+    benign = [r for ip in OFFICE_IPS for r in factory.conversation(WEB, inbound=True, peer=ip, port=443)]
+    assert len(benign) >= 2
+    _write(root, "a.log.gz", recent + benign)
+    with Store.open(tmp_path / "s.duckdb") as store:
+        _run(root, store)
+        assert set(_tail_rows(store, tmp_path)["flow_logs"]) == _ids(root, "a.log.gz", recent)
+
+
+def test_only_a_single_select_judging_each_row_alone_is_row_local() -> None:
+    from cloudwarden.detect.compile import is_row_local
+
+    assert all(is_row_local(rule.sql) for rule in carry.windowed_rules(load_network_pack()) if rule.sql)
+    assert is_row_local("SELECT event_id, event_time FROM flow_logs WHERE peer_port < 1024 AND action = 'COUNT'")
+    for sql in (
+        "SELECT f.event_id FROM flow_logs f JOIN dns_logs d ON f.peer_addr = d.answer",
+        "SELECT min(event_id) AS event_id FROM flow_logs GROUP BY peer_addr",
+        "SELECT event_id FROM flow_logs WHERE peer_port > (SELECT avg(peer_port) FROM flow_logs)",
+        "SELECT event_id, lag(event_time) OVER (ORDER BY event_time) FROM flow_logs",
+        "SELECT event_id FROM flow_logs LIMIT 10",
+        "SELECT event_id FROM flow_logs UNION ALL SELECT event_id FROM dns_logs",
+    ):
+        assert not is_row_local(sql), sql
