@@ -1,10 +1,10 @@
 """CloudTrail records as delimited rows for DuckDB's CSV reader: the loader's fast path.
 
 msgspec decodes each record into a struct of raw JSON tokens (:class:`msgspec.Raw`) holding only the
-record fields the rule set reads; each record becomes one line of those tokens joined by the unit
-separator ``\\x1f``. Valid JSON text never holds that byte raw (control characters are escaped inside
-strings, and outside strings only spaces, tabs and line breaks may appear), so the separator needs no
-quoting.
+record fields the rule set reads; each record becomes one line of those tokens, each token preceded by
+the unit separator ``\\x1f`` (so a line starts with an empty column, and one join writes every line).
+Valid JSON text never holds that byte raw (control characters are escaped inside strings, and outside
+strings only spaces, tabs and line breaks may appear), so the separator needs no quoting.
 
 DuckDB's parallel CSV reader, told that ``"`` quotes and ``\\`` escapes, then unquotes the string tokens
 itself: a JSON string without escapes, or with only ``\\"`` and ``\\\\``, means exactly what the CSV
@@ -259,8 +259,8 @@ def _pretty(raw: bytes) -> bool:
     DuckDB in two pieces of the wrong width, the strict CSV reader rejects the batch, and the loader
     reads its objects again by the careful path.
     """
-    head = raw[:_HEAD]
-    return b"\n" in head.rstrip() or b"\r" in head.rstrip()
+    head = raw[:_HEAD].rstrip()
+    return b"\n" in head or b"\r" in head
 
 
 @cache
