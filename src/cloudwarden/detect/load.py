@@ -11,11 +11,9 @@ records or none.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import re
 import tempfile
-import zlib
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,7 +32,6 @@ from cloudwarden.detect.cloudtrail_files import (
     ReadReport,
     SkipFile,
     SkippedFile,
-    decompress,
     gunzip,
     list_log_files,
     parse_log_bytes,
@@ -717,8 +714,8 @@ def _read_unzipped(obj: LogObject) -> bytes | OSError:
         return exc
     if raw.startswith(_GZIP_MAGIC):
         try:
-            return decompress(raw)
-        except (EOFError, gzip.BadGzipFile, zlib.error):
+            return gunzip(raw)
+        except SkipFile:
             return raw
     return raw
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from cloudwarden.detect.engine import (
     ChunkRun,
     CloudTrailDB,
     DetectionResult,
+    Evaluator,
     cloudtrail_db,
     dialect_for,
     merge_findings,
@@ -59,8 +60,6 @@ from cloudwarden.store import Store
 PARQUET_SUFFIX: Final = ".parquet"
 _PARQUET_MAGIC: Final = b"PAR1"
 _NATIVE_SCHEMES: Final = ("s3a://", "file://")
-
-Evaluator = Callable[[CloudTrailDB, Sequence[Rule], Allowlist | None], list[Finding]]
 
 
 # --- what to read --------------------------------------------------------------------------------------------
