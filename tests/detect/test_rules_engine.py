@@ -179,3 +179,29 @@ def test_run_detection_merges_chunks_into_one_finding(tmp_path: Path) -> None:
     assert merged.count == 3 and merged.evidence.event_ids == ["ev-0", "ev-1", "ev-2"]
     assert merged.first_seen.minute == 0 and merged.last_seen.minute == 2
     assert merge_findings([merged, merged])[0].count == 6
+
+
+def test_a_rule_that_does_not_bind_stops_the_run_before_anything_is_committed(tmp_path: Path) -> None:
+    """Validation runs beside the first reads; its error still stops the run, names the rule, commits nothing."""
+    from cloudwarden.detect.checkpoints import SOURCE
+    from cloudwarden.store import Store
+
+    for i in range(3):
+        write_trail_file(tmp_path / "logs" / f"f{i}.json.gz", [event(i, "StopLogging", minute=i)])
+    good = rule(condition="event_name = 'StopLogging'")
+    broken = rule(id="t.broken", condition="no_such_column = 1", origin="rules/x.yaml:3")
+    with Store.open(tmp_path / "store.duckdb") as store:
+        run_id = store.start_run("detect")
+        with pytest.raises(BadInputError) as err:
+            run_detection([tmp_path / "logs"], rules=[good, broken], store=store, run_id=run_id, chunk_bytes=1)
+        assert err.value.where == "rules/x.yaml:3" and "no_such_column" in err.value.why
+        files = [str(path.resolve()) for path in sorted((tmp_path / "logs").iterdir())]
+        assert store.findings() == []
+        assert [store.get_checkpoint(SOURCE, key) for key in files] == [None, None, None]
+        run_detection([tmp_path / "logs"], rules=[good], store=store, run_id=run_id, chunk_bytes=1)
+        assert len(store.findings()) == 1 and all(store.get_checkpoint(SOURCE, key) for key in files)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(BadInputError) as err:  # nothing to read: the verdict is still waited for
+        run_detection([empty], rules=[broken])
+    assert err.value.where == "rules/x.yaml:3"

@@ -415,14 +415,16 @@ class Loader:
 
     An object the fast path declines, or whose rows DuckDB finds incomplete (no ``eventID``, no
     ``eventTime``, ...), goes through the careful path (:func:`decode_object`), which says what it skips.
-    An object contributes all its good records or none.
+    An object contributes all its good records or none. ``check`` is called before each object (it may
+    raise to stop the load).
     """
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, *, since: datetime | None = None,
                  until: datetime | None = None, scratch_dir: Path | None = None,
                  flush_bytes: int = FLUSH_BYTES, flush_rows: int = FLUSH_ROWS,
-                 fields: frozenset[str] | None = None) -> None:
+                 fields: frozenset[str] | None = None, check: Callable[[], None] | None = None) -> None:
         self.conn = conn
+        self.check = check
         self.since = _aware_utc(since)
         self.until = _aware_utc(until)
         self.stats = LoadStats()
@@ -445,6 +447,8 @@ class Loader:
             batch = _Batch(scratch)
             inserting: Future[_Inserted] | None = None
             for obj, raw in _prefetch(readers, objects):
+                if self.check is not None:
+                    self.check()
                 self._add(batch, obj, raw, report)
                 # The first batch is handed over at half size, so that DuckDB starts inserting sooner.
                 share = 1 if inserting is not None else 2
