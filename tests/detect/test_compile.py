@@ -159,3 +159,31 @@ def test_uniqueness_is_checked_again_when_rows_are_added() -> None:
         assert told.event_ids_unique() is True
     finally:
         told.close()
+
+
+def test_member_scopes_are_the_prerequisites_of_the_rules_reading_each_member() -> None:
+    from cloudwarden.detect.compile import member_scopes
+
+    def make(rule_id: str, **kw: Any) -> Rule:
+        return Rule(id=rule_id, title=rule_id, type="T:X/Y", severity="LOW", **kw)
+
+    bucket = "json_extract_string(request_parameters, '$.bucketName')"
+    rules = [
+        make("a", condition="event_name = 'PutBucketPolicy'", resource=bucket),
+        make("b", condition="lower(event_name) IN ('createuser') AND request_parameters IS NOT NULL"),
+        make("tor", condition="source_ip IN (SELECT ip FROM intel_ip WHERE category = 'tor') "
+                              "AND event_source = 's3.amazonaws.com'", resource=bucket),
+        make("login", condition="event_name = 'ConsoleLogin' AND json_extract_string(response_elements, "
+                                "'$.ConsoleLogin') = 'Success'"),
+        make("agent", condition="user_agent LIKE '%kali%' AND additional_event_data IS NOT NULL"),
+        make("off", condition="error_code IS NULL AND tls_details IS NOT NULL", enabled=False),
+        make("plain", condition="event_name = 'StopLogging'"),
+    ]
+    assert member_scopes(rules) == (
+        ("requestParameters", (("event_name", ("PutBucketPolicy",)), ("event_source", ("s3.amazonaws.com",)),
+                               ("lower(event_name)", ("createuser",)))),
+        ("responseElements", (("event_name", ("ConsoleLogin",)),)),
+    )  # additionalEventData: read by a rule without a prerequisite, so on every row; tlsDetails: by no enabled rule
+    sql_rule = make("sql", sql="SELECT event_id, event_time, 'a' AS account, 'r' AS region, 'p' AS principal, "
+                               "request_parameters AS resource, 'g' AS group_key FROM cloudtrail")
+    assert [field for field, _ in member_scopes([*rules, sql_rule])] == ["responseElements"]

@@ -190,3 +190,50 @@ def test_a_line_break_deep_inside_a_member_reaches_the_careful_path_and_loses_no
     assert set(rows) == {"ev-20", "ev-21", "ev-22", "ev-30"}
     # Members read either way have one spelling: minified.
     assert rows["ev-21"]["request_parameters"] == json.dumps({"note": "x" * 300, "i": 1}, separators=(",", ":"))
+
+
+def test_members_are_loaded_only_within_their_scope(tmp_path: Path) -> None:
+    records = [
+        event(20, "PutBucketPolicy", requestParameters={"bucketName": "in"}),
+        event(21, "ListBuckets", requestParameters={"bucketName": "out"}),
+        event(22, "CreateUser", "iam.amazonaws.com", requestParameters={"userName": "caf\u00e9"}),  # escaped file
+        event(23, "DeleteUser", "iam.amazonaws.com", requestParameters={"userName": "caf\u00e9"}),  # escaped file
+        event(24, "ConsoleLogin", "signin.amazonaws.com", responseElements={"ConsoleLogin": "Success"},
+              requestParameters={"x": 1}),
+    ]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"Records": records}, separators=(",", ":")))  # \u00e9 stays escaped
+    scopes = (("requestParameters", (("event_name", ("PutBucketPolicy",)), ("lower(event_name)", ("createuser",)))),
+              ("responseElements", (("event_source", ("signin.amazonaws.com",)),)))
+    conn = connect()
+    report = ReadReport()
+    Loader(conn, scopes=scopes).load(list_objects([path], report), report)
+    rows = dict(conn.execute("SELECT event_id, [request_parameters, response_elements] FROM cloudtrail").fetchall())
+    assert rows == {
+        "ev-20": ['{"bucketName":"in"}', None],
+        "ev-21": [None, None],
+        "ev-22": ['{"userName":"caf\u00e9"}', None],
+        "ev-23": [None, None],
+        "ev-24": [None, '{"ConsoleLogin":"Success"}'],
+    }
+    assert report.clean and report.records == 5
+
+
+def test_scoped_members_change_no_finding(tmp_path: Path) -> None:
+    """The shipped pack and SigmaHQ's AWS rules over Stratus Red Team's logs: members loaded only in scope
+    (a run without analyzers) give exactly the findings of members loaded everywhere (a run with one)."""
+    from cloudwarden.detect.compile import member_scopes
+    from cloudwarden.detect.engine import run_detection
+    from cloudwarden.detect.rules import load_rule_dirs
+    from tests.conftest import shared_path
+
+    files = sorted(shared_path("data", "stratus-detonations").glob("*.json"))
+    lab = write_trail_file(tmp_path / "lab.json.gz", _records())
+    pack = load_pack()
+    pack.extend(load_rule_dirs([shared_path("data", "sigma-aws")]))
+    assert member_scopes(pack.rules, pack.allowlist)  # the scoped run really scopes something
+    scoped = run_detection([*files, lab], rules=pack.rules, allowlist=pack.allowlist)
+    everywhere = run_detection([*files, lab], rules=pack.rules, allowlist=pack.allowlist,
+                               analyzers=[lambda db: []])
+    assert len(scoped.findings) > 30
+    assert [f.model_dump() for f in scoped.findings] == [f.model_dump() for f in everywhere.findings]

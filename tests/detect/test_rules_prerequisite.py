@@ -112,3 +112,12 @@ def test_candidate_names_cover_every_admitted_row_with_names_only() -> None:
     sql = candidate_names_sql([need(("event_source", {"s3.amazonaws.com"}))], COUNTS)
     assert sql == "event_name IN ('GetObject', 'ListBuckets') OR event_name IS NULL"
     assert candidate_names_sql([need(("event_name", {"Nothing"}))], COUNTS) == "false"
+
+
+def test_without_intel_a_rule_needs_another_prerequisite() -> None:
+    condition = "source_ip IN (SELECT ip FROM intel_ip WHERE category = 'tor') AND event_source = 's3.amazonaws.com'"
+    found = prerequisite(condition, intel=False)
+    assert found is not None and found.terms == (("event_source", frozenset({"s3.amazonaws.com"})),)
+    assert prerequisite("source_ip IN (SELECT ip FROM intel_ip WHERE category = 'tor')", intel=False) is None
+    assert rule_prerequisite(["event_name = 'A'", "source_ip IN (SELECT ip FROM intel_ip WHERE category = 'x')"],
+                             intel=False) is None

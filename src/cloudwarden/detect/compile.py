@@ -22,6 +22,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Final
 
 from cloudwarden.detect.dialect import DUCKDB, Dialect
+from cloudwarden.detect.rows import COLUMN_FIELDS, MEMBER_COLUMNS, Scope
 from cloudwarden.detect.rules.model import (
     ACCOUNT_SQL,
     OUTPUT_COLUMNS,
@@ -272,6 +273,43 @@ def rule_prerequisites(rule: Rule) -> tuple[Prerequisite, ...] | None:
     conditions = ((rule.condition,) if rule.condition is not None
                   else (rule.sequence.first, rule.sequence.then) if rule.sequence is not None else ())
     return _rule_prerequisites(conditions) if conditions else None
+
+
+def member_scopes(rules: Sequence[Rule], allowlist: Allowlist | None = None) -> tuple[tuple[str, Scope], ...]:
+    """For each JSON member some enabled rule reads (``request_parameters``, ...), the rows it must be loaded
+    on, as ``(record field, scope)`` pairs for :func:`cloudwarden.detect.rows.codec`.
+
+    A rule reads a row's members only where its condition holds, so only where its prerequisite does: the
+    union of the prerequisites of a member's readers is its scope, and outside it the member can be NULL
+    without changing a match (the members are most of a row's bytes, and few rules read them). Threat-intel
+    atoms do not count as prerequisites here (the intel tables are filled after loading): a rule then needs
+    another one, such as ``event_source = 's3.amazonaws.com'``. A member read by a rule without a
+    prerequisite (a whole-``sql`` rule, a condition on user agents) is loaded on every row (no pair).
+    """
+    readers: dict[str, list[Rule]] = {}
+    for rule in rules:
+        if rule.enabled:
+            for column in referenced_columns([compile_rule(rule, DUCKDB, allowlist)], MEMBER_COLUMNS):
+                readers.setdefault(column, []).append(rule)
+    scopes: list[tuple[str, Scope]] = []
+    for column, reading in readers.items():
+        found = [_load_time_prerequisites(rule) for rule in reading]
+        if any(item is None for item in found):
+            continue
+        terms: dict[str, set[str]] = {}
+        for items in found:
+            for item in items or ():
+                for key, values in item.terms:
+                    terms.setdefault(key, set()).update(values)
+        scopes.append((COLUMN_FIELDS[column], tuple((key, tuple(sorted(terms[key]))) for key in sorted(terms))))
+    return tuple(sorted(scopes))
+
+
+def _load_time_prerequisites(rule: Rule) -> list[Prerequisite] | None:
+    """:func:`rule_prerequisites` without threat-intel atoms."""
+    conditions = ((rule.condition,) if rule.condition is not None
+                  else (rule.sequence.first, rule.sequence.then) if rule.sequence is not None else ())
+    return rule_prerequisite(conditions, intel=False) if conditions else None
 
 
 @lru_cache(maxsize=4096)

@@ -52,6 +52,7 @@ from cloudwarden.detect.compile import (
     grouped_sql,
     grouped_sql_unique,
     is_windowed,
+    member_scopes,
     referenced_columns,
 )
 from cloudwarden.detect.dialect import DIALECTS, DUCKDB, Dialect
@@ -481,12 +482,13 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
         objects, already = checkpoints.unread(store, objects)
         stats["objects_already_read"] = already
     fields = None if analyzers else _fields_read(rules, allowlist)
+    scopes = () if analyzers else member_scopes(rules, allowlist)
     timings = {"list": round(time.perf_counter() - started, 3), "load": 0.0, "rules": 0.0, "commit": 0.0}
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0,
               "carried": 0}
 
     def read(db: CloudTrailDB, chunk: list[LogObject]) -> dict[str, int]:
-        loader = Loader(db.conn, since=since, until=until, fields=fields, check=check)
+        loader = Loader(db.conn, since=since, until=until, fields=fields, scopes=scopes, check=check)
         loader.load(chunk, report)
         loader.deduplicate()
         db.unique_event_ids = True  # just deduplicated: no need to check again

@@ -36,7 +36,7 @@ from cloudwarden.detect.cloudtrail_files import (
     list_log_files,
     parse_log_bytes,
 )
-from cloudwarden.detect.rows import Piece, codec
+from cloudwarden.detect.rows import Piece, Scope, codec
 from cloudwarden.detect.table import COLUMN_NAMES, TABLE, create_table_sql
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -411,7 +411,8 @@ class Loader:
     Three things overlap: reading and gunzipping the next objects (threads: zlib and file reads release the
     GIL), turning records into rows (this thread; :mod:`cloudwarden.detect.rows`), and DuckDB inserting the
     previous batch (a thread on its own cursor: DuckDB releases the GIL). ``fields`` are the record fields
-    to keep (see :func:`cloudwarden.detect.rows.fields_read_by`; None keeps all); the others are NULL.
+    to keep (see :func:`cloudwarden.detect.rows.fields_read_by`; None keeps all); the others are NULL, and
+    so are the JSON members named in ``scopes`` outside their scope (:func:`cloudwarden.detect.compile.member_scopes`).
 
     An object the fast path declines, or whose rows DuckDB finds incomplete (no ``eventID``, no
     ``eventTime``, ...), goes through the careful path (:func:`decode_object`), which says what it skips.
@@ -422,7 +423,8 @@ class Loader:
     def __init__(self, conn: duckdb.DuckDBPyConnection, *, since: datetime | None = None,
                  until: datetime | None = None, scratch_dir: Path | None = None,
                  flush_bytes: int = FLUSH_BYTES, flush_rows: int = FLUSH_ROWS,
-                 fields: frozenset[str] | None = None, check: Callable[[], None] | None = None) -> None:
+                 fields: frozenset[str] | None = None, scopes: tuple[tuple[str, Scope], ...] = (),
+                 check: Callable[[], None] | None = None) -> None:
         self.conn = conn
         self.check = check
         self.since = _aware_utc(since)
@@ -431,7 +433,7 @@ class Loader:
         self.flush_bytes = flush_bytes
         self.flush_rows = flush_rows
         self._scratch_parent = scratch_dir
-        self._codec = codec(fields)
+        self._codec = codec(fields, scopes)
         self._rows_sql = self._codec.select_sql()
         self._escaped_rows_sql = self._codec.select_sql(quoted=False)
         row = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM _cw_files").fetchone()

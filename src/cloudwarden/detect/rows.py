@@ -28,7 +28,7 @@ type, a missing ``eventID``) is left to the loader's careful path, which names w
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 from itertools import chain
@@ -86,6 +86,13 @@ _MEMBERS: Final = {
     "request_parameters": "requestParameters", "response_elements": "responseElements",
     "additional_event_data": "additionalEventData", "resources": "resources", "tls_details": "tlsDetails",
 }
+MEMBER_COLUMNS: Final = tuple(_MEMBERS)
+# The columns a member's scope tests, and the fields they come from.
+_SCOPE_FIELDS: Final = {"event_name": "eventName", "event_source": "eventSource"}
+Scope = tuple[tuple[str, tuple[str, ...]], ...]
+"""Where a JSON member is loaded: ``((column, values), ...)``; a row is in scope when its ``event_name``,
+``lower(event_name)``, ``event_source`` or ``lower(event_source)`` is among the values listed for that
+column (see :func:`cloudwarden.detect.compile.member_scopes`)."""
 COLUMN_FIELDS: Final[dict[str, str]] = {
     **_SCALARS, **_BOOLEANS, **_MEMBERS, "event_time": "eventTime",
     **{column: "userIdentity" for column, _ in _IDENTITY_PATHS if not column.startswith("_")},
@@ -107,12 +114,13 @@ def fields_read_by(sql_texts: Iterable[str]) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class RowCodec:
-    """Decoders and SQL for one set of kept fields (:func:`codec` caches one per set)."""
+    """Decoders and SQL for one set of kept fields and member scopes (:func:`codec` caches one per pair)."""
 
     fields: tuple[str, ...]
     envelope: msgspec.json.Decoder[Any]
     array: msgspec.json.Decoder[Any]
     record: msgspec.json.Decoder[Any]
+    scopes: tuple[tuple[str, Scope], ...] = ()
 
     def rows(self, raw: bytes, index: int) -> tuple[list[Piece], list[Piece], int] | None:
         """``raw``'s records as lines of tokens (each ending with the file ``index``): the pieces of the lines
@@ -149,8 +157,10 @@ class RowCodec:
         """``SELECT`` of the table's columns (and ``file_idx``) from the rows file given as parameter ``?``.
 
         ``quoted``: the file :meth:`rows` returns first (the CSV reader unquotes strings); else the second.
+        A member with a scope is NULL on the rows outside it.
         """
         kept = set(self.fields)
+        scopes = dict(self.scopes)
         exprs: list[str] = []
         identity = dict(_IDENTITY_PATHS)
         string = _quoted_string if quoted else _string
@@ -168,7 +178,11 @@ class RowCodec:
             elif column in _BOOLEANS:
                 exprs.append(f"try_cast({string(field)} AS BOOLEAN) AS {column}")
             elif column in _MEMBERS:
-                exprs.append(f"{member(field)} AS {column}")
+                scope = scopes.get(field)
+                value = member(field)
+                if scope is not None:
+                    value = f"CASE WHEN {_in_scope(scope, string)} THEN {value} END"
+                exprs.append(f"{value} AS {column}")
             elif column == "identity_user_name":
                 exprs.append(f"coalesce({_identity('identity_user_name')}, {_identity('_issuer_user_name')})"
                              " AS identity_user_name")
@@ -222,6 +236,17 @@ def _minified(x: str) -> str:
             f"THEN CAST(json({x}) AS VARCHAR) ELSE {x} END")
 
 
+def _in_scope(scope: Scope, string: Callable[[str], str]) -> str:
+    """SQL testing whether a row is in ``scope``; ``string`` spells a field's text (see :meth:`RowCodec.select_sql`)."""
+    terms = []
+    for column, values in scope:
+        field = _SCOPE_FIELDS[column.removeprefix("lower(").removesuffix(")")]
+        tested = string(field) if column in _SCOPE_FIELDS else f"lower({string(field)})"
+        listed = ", ".join("'" + value.replace("'", "''") + "'" for value in values)
+        terms.append(f"{tested} IN ({listed})")
+    return " OR ".join(terms) or "false"
+
+
 def _identity(column: str) -> str:
     position = [name for name, _ in _IDENTITY_PATHS].index(column) + 1
     return f"_ui[{position}]"
@@ -264,8 +289,9 @@ def _pretty(raw: bytes) -> bool:
 
 
 @cache
-def codec(fields: frozenset[str] | None = None) -> RowCodec:
-    """The :class:`RowCodec` keeping ``fields`` (None: every field the table is built from)."""
+def codec(fields: frozenset[str] | None = None, scopes: tuple[tuple[str, Scope], ...] = ()) -> RowCodec:
+    """The :class:`RowCodec` keeping ``fields`` (None: every field the table is built from), each member named
+    in ``scopes`` (``(field, scope)`` pairs, e.g. ``("requestParameters", ...)``) only on the rows in its scope."""
     kept = tuple(f for f in RECORD_FIELDS if fields is None or f in fields or f in REQUIRED_FIELDS)
     record = msgspec.defstruct(
         "Record", [(name, msgspec.Raw, _NULL) for name in (*kept, FILE_FIELD)], gc=False)
@@ -275,4 +301,5 @@ def codec(fields: frozenset[str] | None = None) -> RowCodec:
         envelope=msgspec.json.Decoder(envelope),
         array=msgspec.json.Decoder(list[record]),  # type: ignore[valid-type]
         record=msgspec.json.Decoder(record),
+        scopes=scopes,
     )

@@ -54,19 +54,20 @@ class Prerequisite:
         return tuple(column for column, _ in self.terms)
 
 
-def prerequisite(condition: str) -> Prerequisite | None:
+def prerequisite(condition: str, *, intel: bool = True) -> Prerequisite | None:
     """A prerequisite of the SQL boolean ``condition``, or None when none is found.
 
     ``a AND b``: a prerequisite of either side (event names preferred over event sources, then the one
-    with fewer values). ``a OR b``: only when both sides have one (their terms united).
+    with fewer values). ``a OR b``: only when both sides have one (their terms united). Without ``intel``,
+    threat-intel atoms are not prerequisites (before the intel tables are filled, nothing can test them).
     """
-    found = _prerequisites(condition)
+    found = _prerequisites(condition, intel)
     if not found:
         return None
     return Prerequisite(tuple((column, frozenset(found[column])) for column in KEY_COLUMNS if column in found))
 
 
-def _prerequisites(text: str) -> dict[str, set[str]] | None:
+def _prerequisites(text: str, intel: bool = True) -> dict[str, set[str]] | None:
     """Column -> values such that the condition implies ``column IN values`` for *some* listed column."""
     expr = _strip_parens(text.strip())
     if not expr or "--" in _mask_literals(expr) or "/*" in _mask_literals(expr):
@@ -77,7 +78,7 @@ def _prerequisites(text: str) -> dict[str, set[str]] | None:
     if len(parts) > 1:
         united: dict[str, set[str]] = {}
         for part in parts:
-            found = _prerequisites(part)
+            found = _prerequisites(part, intel)
             if not found:
                 return None
             for column, values in found.items():
@@ -89,11 +90,11 @@ def _prerequisites(text: str) -> dict[str, set[str]] | None:
     if len(conjuncts) > 1:
         best: dict[str, set[str]] | None = None
         for conjunct in conjuncts:
-            found = _prerequisites(conjunct)
+            found = _prerequisites(conjunct, intel)
             if found and (best is None or _size(found) < _size(best)):
                 best = found
         return best
-    return _atom(expr)
+    return _atom(expr, intel)
 
 
 def _size(found: dict[str, set[str]]) -> tuple[int, int]:
@@ -101,10 +102,10 @@ def _size(found: dict[str, set[str]]) -> tuple[int, int]:
     return (max(_RANK[column] for column in found), sum(len(v) for v in found.values()))
 
 
-def _atom(expr: str) -> dict[str, set[str]] | None:
-    intel = _INTEL.match(expr)
-    if intel is not None:
-        return {"intel_ip": {intel.group(1)[1:-1].replace("''", "'")}}
+def _atom(expr: str, intel: bool = True) -> dict[str, set[str]] | None:
+    listed = _INTEL.match(expr)
+    if listed is not None:
+        return {"intel_ip": {listed.group(1)[1:-1].replace("''", "'")}} if intel else None
     match = _EQUALS.match(expr) or _IN.match(expr)
     if match is None:
         return None
@@ -180,9 +181,9 @@ def candidate_sql(prerequisites: Iterable[Prerequisite]) -> str:
     return " OR ".join(parts) if parts else "false"
 
 
-def rule_prerequisite(conditions: Sequence[str]) -> list[Prerequisite] | None:
+def rule_prerequisite(conditions: Sequence[str], *, intel: bool = True) -> list[Prerequisite] | None:
     """Prerequisites of every condition a rule evaluates (a sequence has two), or None if one has none."""
-    found = [prerequisite(condition) for condition in conditions]
+    found = [prerequisite(condition, intel=intel) for condition in conditions]
     return None if any(item is None for item in found) else [item for item in found if item is not None]
 
 
