@@ -10,6 +10,7 @@ from rich.console import Console
 
 from cloudwarden import __version__
 from cloudwarden.cli.lazy import LazyGroup
+from cloudwarden.core.allocator import keep_freed_buffers
 from cloudwarden.core.errors import CloudwardenError
 
 
@@ -55,6 +56,7 @@ def _root(
 
 def main() -> None:
     """Console-script entry point. Typer exits 2 on usage errors; our errors become one line and their code."""
+    keep_freed_buffers()  # log files are gunzipped into buffers of megabytes: keep freed ones for reuse
     try:
         app(standalone_mode=True)
     except CloudwardenError as exc:
