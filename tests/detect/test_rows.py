@@ -219,15 +219,18 @@ def test_members_are_loaded_only_within_their_scope(tmp_path: Path) -> None:
     assert report.clean and report.records == 5
 
 
-def test_scoped_members_change_no_finding(tmp_path: Path) -> None:
-    """The shipped pack and SigmaHQ's AWS rules over Stratus Red Team's logs: members loaded only in scope
-    (a run without analyzers) give exactly the findings of members loaded everywhere (a run with one)."""
+def test_loading_only_what_rules_read_changes_no_finding(tmp_path: Path) -> None:
+    """The shipped pack and SigmaHQ's AWS rules over Stratus Red Team's logs: members loaded only in scope and
+    only the identity columns read (a run without analyzers) give exactly the findings of everything loaded
+    (a run with one)."""
     from cloudwarden.detect.compile import member_scopes
     from cloudwarden.detect.engine import run_detection
     from cloudwarden.detect.rules import load_rule_dirs
     from tests.conftest import shared_path
 
-    files = sorted(shared_path("data", "stratus-detonations").glob("*.json"))
+    # Written as CloudTrail delivers them (one line a file), so they take the fast path, which scopes.
+    files = [write_trail_file(tmp_path / f"{path.stem}.json.gz", json.loads(path.read_text()))
+             for path in sorted(shared_path("data", "stratus-detonations").glob("*.json"))]
     lab = write_trail_file(tmp_path / "lab.json.gz", _records())
     pack = load_pack()
     pack.extend(load_rule_dirs([shared_path("data", "sigma-aws")]))
@@ -237,3 +240,28 @@ def test_scoped_members_change_no_finding(tmp_path: Path) -> None:
                                analyzers=[lambda db: []])
     assert len(scoped.findings) > 30
     assert [f.model_dump() for f in scoped.findings] == [f.model_dump() for f in everywhere.findings]
+
+
+def test_only_the_identity_columns_read_are_extracted(tmp_path: Path) -> None:
+    from cloudwarden.detect.rows import identity_read_by
+
+    assert identity_read_by(["SELECT identity_arn, lower(session_issuer_type) FROM cloudtrail",
+                             "coalesce(identity_user_name, 'x')"]) == (
+        "identity_arn", "identity_user_name", "session_issuer_type")
+    role = {"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/r/s", "accessKeyId": "ASIA1",
+            "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::1:role/r", "userName": "r"},
+                               "attributes": {"mfaAuthenticated": "false", "creationDate": "2026-03-01T09:00:00Z"}}}
+    path = write_trail_file(tmp_path / "t.json.gz", [event(30, userIdentity=role), event(31)])
+    conn = connect()
+    report = ReadReport()
+    Loader(conn, identity=("identity_arn", "identity_user_name", "session_issuer_type")).load(
+        list_objects([path], report), report)
+    cursor = conn.execute("SELECT event_id, identity_arn, identity_user_name, session_issuer_type, identity_type, "
+                          "access_key_id, mfa_authenticated, session_issuer_arn FROM cloudtrail ORDER BY event_id")
+    assert cursor.fetchall() == [
+        # identity_user_name falls back to the session issuer's user name, as when every column is extracted
+        ("ev-30", "arn:aws:sts::1:assumed-role/r/s", "r", "Role", None, None, None, None),
+        ("ev-31", f"arn:aws:iam::{PROD}:user/alice", "alice", None, None, None, None, None),
+    ]
+    everything, _ = _load([path])
+    assert everything["ev-30"]["access_key_id"] == "ASIA1" and everything["ev-30"]["identity_type"] == "AssumedRole"

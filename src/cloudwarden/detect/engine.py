@@ -57,7 +57,7 @@ from cloudwarden.detect.compile import (
 )
 from cloudwarden.detect.dialect import DIALECTS, DUCKDB, Dialect
 from cloudwarden.detect.load import Loader, LogObject, connect, iter_chunks, list_objects, load_records
-from cloudwarden.detect.rows import fields_read_by
+from cloudwarden.detect.rows import fields_read_by, identity_read_by
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.rules.prerequisite import EVENT_COUNTS_SQL, EventCount
 from cloudwarden.detect.table import TABLE
@@ -483,14 +483,18 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
     if store is not None:
         objects, already = checkpoints.unread(store, objects)
         stats["objects_already_read"] = already
+    # Only what the rules read is loaded; chunk analyzers read the table freely, so with them everything is.
     fields = None if analyzers else _fields_read(rules, allowlist)
     scopes = () if analyzers else member_scopes(rules, allowlist)
+    identity = None if analyzers else identity_read_by(
+        [compile_rule(rule, DUCKDB, allowlist) for rule in rules if rule.enabled])
     timings = {"list": round(time.perf_counter() - started, 3), "load": 0.0, "rules": 0.0, "commit": 0.0}
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0,
               "carried": 0}
 
     def read(db: CloudTrailDB, chunk: list[LogObject]) -> dict[str, int]:
-        loader = Loader(db.conn, since=since, until=until, fields=fields, scopes=scopes, check=check)
+        loader = Loader(db.conn, since=since, until=until, fields=fields, scopes=scopes, identity=identity,
+                        check=check)
         loader.load(chunk, report)
         loader.deduplicate()
         db.unique_event_ids = True  # just deduplicated: no need to check again

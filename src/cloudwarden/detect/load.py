@@ -412,7 +412,8 @@ class Loader:
     GIL), turning records into rows (this thread; :mod:`cloudwarden.detect.rows`), and DuckDB inserting the
     previous batch (a thread on its own cursor: DuckDB releases the GIL). ``fields`` are the record fields
     to keep (see :func:`cloudwarden.detect.rows.fields_read_by`; None keeps all); the others are NULL, and
-    so are the JSON members named in ``scopes`` outside their scope (:func:`cloudwarden.detect.compile.member_scopes`).
+    so are the JSON members named in ``scopes`` outside their scope (:func:`cloudwarden.detect.compile.member_scopes`)
+    and the identity columns not in ``identity`` (:func:`cloudwarden.detect.rows.identity_read_by`; None keeps all).
 
     An object the fast path declines, or whose rows DuckDB finds incomplete (no ``eventID``, no
     ``eventTime``, ...), goes through the careful path (:func:`decode_object`), which says what it skips.
@@ -424,7 +425,7 @@ class Loader:
                  until: datetime | None = None, scratch_dir: Path | None = None,
                  flush_bytes: int = FLUSH_BYTES, flush_rows: int = FLUSH_ROWS,
                  fields: frozenset[str] | None = None, scopes: tuple[tuple[str, Scope], ...] = (),
-                 check: Callable[[], None] | None = None) -> None:
+                 identity: tuple[str, ...] | None = None, check: Callable[[], None] | None = None) -> None:
         self.conn = conn
         self.check = check
         self.since = _aware_utc(since)
@@ -433,7 +434,7 @@ class Loader:
         self.flush_bytes = flush_bytes
         self.flush_rows = flush_rows
         self._scratch_parent = scratch_dir
-        self._codec = codec(fields, scopes)
+        self._codec = codec(fields, scopes, identity)
         self._rows_sql = self._codec.select_sql()
         self._escaped_rows_sql = self._codec.select_sql(quoted=False)
         row = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM _cw_files").fetchone()
