@@ -267,12 +267,13 @@ def referenced_columns(sqls: Sequence[str], columns: Sequence[str] = COLUMN_NAME
     return [column for column in columns if column in words]
 
 
-def rule_prerequisites(rule: Rule) -> tuple[Prerequisite, ...] | None:
+def rule_prerequisites(rule: Rule, *, intel: bool = True) -> tuple[Prerequisite, ...] | None:
     """What every row ``rule`` can match satisfies (None when its conditions have no prerequisite, or it is
-    a whole-``sql`` rule)."""
+    a whole-``sql`` rule). Without ``intel``, threat-intel atoms do not count (see
+    :func:`~cloudwarden.detect.rules.prerequisite.prerequisite`)."""
     conditions = ((rule.condition,) if rule.condition is not None
                   else (rule.sequence.first, rule.sequence.then) if rule.sequence is not None else ())
-    return _rule_prerequisites(conditions) if conditions else None
+    return _rule_prerequisites(conditions, intel) if conditions else None
 
 
 def member_scopes(rules: Sequence[Rule], allowlist: Allowlist | None = None) -> tuple[tuple[str, Scope], ...]:
@@ -293,7 +294,7 @@ def member_scopes(rules: Sequence[Rule], allowlist: Allowlist | None = None) -> 
                 readers.setdefault(column, []).append(rule)
     scopes: list[tuple[str, Scope]] = []
     for column, reading in readers.items():
-        found = [_load_time_prerequisites(rule) for rule in reading]
+        found = [rule_prerequisites(rule, intel=False) for rule in reading]
         if any(item is None for item in found):
             continue
         terms: dict[str, set[str]] = {}
@@ -305,16 +306,10 @@ def member_scopes(rules: Sequence[Rule], allowlist: Allowlist | None = None) -> 
     return tuple(sorted(scopes))
 
 
-def _load_time_prerequisites(rule: Rule) -> list[Prerequisite] | None:
-    """:func:`rule_prerequisites` without threat-intel atoms."""
-    conditions = ((rule.condition,) if rule.condition is not None
-                  else (rule.sequence.first, rule.sequence.then) if rule.sequence is not None else ())
-    return rule_prerequisite(conditions, intel=False) if conditions else None
-
 
 @lru_cache(maxsize=4096)
-def _rule_prerequisites(conditions: tuple[str, ...]) -> tuple[Prerequisite, ...] | None:
-    found = rule_prerequisite(conditions)
+def _rule_prerequisites(conditions: tuple[str, ...], intel: bool) -> tuple[Prerequisite, ...] | None:
+    found = rule_prerequisite(conditions, intel=intel)
     return tuple(found) if found is not None else None
 
 
