@@ -12,7 +12,8 @@ reader makes of it. Tokens that do not start with a quote (objects, arrays, numb
 verbatim, and an unquoted ``null`` is SQL NULL. A line holding any other escape (``\\n``, ``\\u00e9``,
 ...) would be read wrongly that way, so it goes to a second file that is read unquoted, each token
 turned into text by SQL (:func:`_string`): rare in CloudTrail (92 lines in 250,000 of the benchmark's).
-``userIdentity`` is read with one JSON extraction; the JSON members stay JSON text.
+``userIdentity`` is read with one JSON extraction (of the parts the rules read); the JSON members stay JSON
+text, NULL outside their scope (the rows of the API calls whose rules read them).
 
 Written by hand because no library turns JSON documents into DuckDB rows at this speed: measured on a
 million CloudTrail events, decoding to Python values and re-encoding JSON Lines for DuckDB's JSON reader
@@ -126,7 +127,8 @@ def identity_read_by(sql_texts: Iterable[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RowCodec:
-    """Decoders and SQL for one set of kept fields and member scopes (:func:`codec` caches one per pair)."""
+    """Decoders and SQL for one set of kept fields, member scopes and identity columns (:func:`codec` caches
+    one per combination)."""
 
     fields: tuple[str, ...]
     envelope: msgspec.json.Decoder[Any]
