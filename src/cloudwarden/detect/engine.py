@@ -484,10 +484,8 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
         objects, already = checkpoints.unread(store, objects)
         stats["objects_already_read"] = already
     # Only what the rules read is loaded; chunk analyzers read the table freely, so with them everything is.
-    fields = None if analyzers else _fields_read(rules, allowlist)
-    scopes = () if analyzers else member_scopes(rules, allowlist)
-    identity = None if analyzers else identity_read_by(
-        [compile_rule(rule, DUCKDB, allowlist) for rule in rules if rule.enabled])
+    fields, scopes, identity = (None, (), None) if analyzers else (
+        _fields_read(rules, allowlist), member_scopes(rules, allowlist), identity_read_by(_rules_sql(rules, allowlist)))
     timings = {"list": round(time.perf_counter() - started, 3), "load": 0.0, "rules": 0.0, "commit": 0.0}
     totals = {"events": 0, "outside_window": 0, "duplicates": 0, "bytes_read": 0, "chunks": 0, "intel_hits": 0,
               "carried": 0}
@@ -521,8 +519,12 @@ def _fields_read(rules: Sequence[Rule], allowlist: Allowlist | None) -> frozense
     Only those are loaded: a field no rule names is never decoded into the table (projection pushdown).
     Chunk analyzers read the table freely, so a run with analyzers loads every field.
     """
-    sql = [compile_rule(rule, DUCKDB, allowlist) for rule in rules if rule.enabled]
-    return fields_read_by(sql) | _ALWAYS_READ
+    return fields_read_by(_rules_sql(rules, allowlist)) | _ALWAYS_READ
+
+
+def _rules_sql(rules: Sequence[Rule], allowlist: Allowlist | None) -> list[str]:
+    """The SQL of every enabled rule (what the projections of the loaded table are read from)."""
+    return [compile_rule(rule, DUCKDB, allowlist) for rule in rules if rule.enabled]
 
 
 # What findings' evidence (names, addresses, agents) and the threat-intel annotation read.

@@ -178,8 +178,9 @@ class RowCodec:
         scopes = dict(self.scopes)
         exprs: list[str] = []
         identity = dict(_IDENTITY_PATHS)
-        wanted = set(identity) if self.identity is None else {*self.identity, *(
-            ["_issuer_user_name"] if "identity_user_name" in self.identity else [])}
+        wanted = set(identity if self.identity is None else self.identity)
+        if "identity_user_name" in wanted:
+            wanted.add("_issuer_user_name")  # its fallback
         extracted = [(column, path) for column, path in _IDENTITY_PATHS if column in wanted]
         position = {column: index for index, (column, _) in enumerate(extracted, start=1)}
 
