@@ -189,7 +189,7 @@ def test_the_pack_covers_the_types_and_rules_must_fit_network_tables() -> None:
     with pytest.raises(BadInputError, match=r"mine\.yaml:3"):
         run_network_detection(rules=[broken])
     with pytest.raises(BadInputError, match="--engine"):
-        run_network_detection(engine="spark")
+        run_network_detection(engine="oracle")
 
 
 def _stored(path: Path) -> list[tuple[str, int]]:
@@ -228,3 +228,27 @@ def test_detect_command_reads_flow_and_dns_logs(tmp_path: Path) -> None:
     assert reread.exit_code == 1  # --reread ignores checkpoints: the C&C finding is HIGH
     nothing = CliRunner().invoke(app, ["detect", "--store", str(tmp_path / "s.duckdb")])
     assert nothing.exit_code != 0
+
+
+def test_the_memory_limit_caps_each_chunks_duckdb(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cloudwarden.detect.netlogs import engine
+
+    db = engine.NetworkDB(memory_limit="64MB")
+    limit, spill = db.conn.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')").fetchone()
+    assert limit == "61.0 MiB" and Path(spill).is_dir()
+    db.close()
+    assert not Path(spill).exists()  # the scratch directory goes with the database
+    limits: list[str | None] = []
+    real = engine.NetworkDB
+
+    class Spy(real):  # type: ignore[misc, valid-type]
+        def __init__(self, **kwargs: object) -> None:
+            limits.append(kwargs.get("memory_limit"))  # type: ignore[arg-type]
+            super().__init__(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(engine, "NetworkDB", Spy)
+    scan = netlogs.port_scan(flows(), WEB, "198.51.100.150", ports=60)
+    capped = _detect(tmp_path, _benign_flows() + scan, memory_limit="64MB")
+    assert limits == [None, "64MB"]  # the empty database that plans the rules, then the one chunk
+    assert [f.id for f in capped] == [f.id for f in _detect(tmp_path, _benign_flows() + scan, memory_limit=None)]

@@ -89,8 +89,8 @@ IntelOpt = Annotated[
                                         "trusted-*), added to the shipped sample (repeatable)."),
 ]
 MemoryOpt = Annotated[
-    str, typer.Option("--memory-limit", help="Cap DuckDB's memory (like 4GB); beyond it the events table spills to "
-                                             "a scratch directory on disk.")
+    str, typer.Option("--memory-limit", help="Cap DuckDB's memory (like 4GB); beyond it the tables (CloudTrail "
+                                             "events, flow and query logs) spill to a scratch directory on disk.")
 ]
 StoreOpt = Annotated[Path, typer.Option("--store", help="The cloudwarden store (findings and checkpoints).")]
 RereadOpt = Annotated[bool, typer.Option("--reread", help="Ignore checkpoints: read every file again, "
@@ -168,7 +168,8 @@ def detect(
         if flow_logs or dns_logs:
             instances = _instances(store_path)
             result = _with_network(result, _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
-                                                    instances))
+                                                    instances, spark_master=spark_master,
+                                                    memory_limit=memory_limit))
     else:
         from cloudwarden.detect.baselines import BaselineDetector  # only runs that keep a store learn baselines
         from cloudwarden.detect.netlogs.instances import InstanceMap
@@ -182,7 +183,8 @@ def detect(
                                    memory_limit=memory_limit, spark_master=spark_master, analyzers=analyzers)
             if flow_logs or dns_logs:
                 network = _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
-                                   InstanceMap.from_store(store), store=store, run_id=run_id)
+                                   InstanceMap.from_store(store), store=store, run_id=run_id,
+                                   spark_master=spark_master, memory_limit=memory_limit)
                 result = _with_network(result, network)
             store.end_run(run_id, "succeeded", dict(result.stats))
     _write(result, options.output_dir, options.formats, [*logs, *(flow_logs or []), *(dns_logs or [])])
@@ -204,12 +206,14 @@ def _reader(log_format: str) -> Callable[..., DetectionResult]:
 
 def _network(flow_logs: list[str] | None, dns_logs: list[str] | None, allowlist: Allowlist, intel: ThreatIntel,
              engine: str, target: AwsTarget, instances: InstanceMap, *, store: Store | None = None,
-             run_id: str | None = None) -> DetectionResult:
+             run_id: str | None = None, spark_master: str | None = None,
+             memory_limit: str | None = DEFAULT_MEMORY_LIMIT) -> DetectionResult:
     """Network detection; with ``store`` it reads only unread objects and commits findings with checkpoints."""
     from cloudwarden.detect.netlogs.engine import run_network_detection  # only with --flow-logs/--dns-logs
 
     return run_network_detection(flow_logs or [], dns_logs or [], allowlist=allowlist, intel=intel, engine=engine,
-                                 target=target, instances=instances, store=store, run_id=run_id)
+                                 target=target, instances=instances, store=store, run_id=run_id,
+                                 spark_master=spark_master, memory_limit=memory_limit)
 
 
 def _instances(store_path: Path) -> InstanceMap:

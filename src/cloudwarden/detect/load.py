@@ -383,10 +383,7 @@ def connect(*, threads: int | None = None, memory_limit: str | None = None,
     conn = duckdb.connect(":memory:")
     if threads:
         conn.execute(f"SET threads = {int(threads)}")
-    if memory_limit:
-        conn.execute(f"SET memory_limit = '{_setting(memory_limit)}'")
-    if spill_dir is not None:
-        conn.execute(f"SET temp_directory = '{_setting(str(spill_dir))}'")
+    cap_memory(conn, memory_limit, spill_dir)
     conn.execute("SET preserve_insertion_order = false")
     # The table lives for one chunk: DuckDB's automatic checkpoint would compress it mid-run (1.3-1.7 s per
     # 500,000 events, when a statement happens to cross the threshold), which saves memory it does not need.
@@ -394,6 +391,14 @@ def connect(*, threads: int | None = None, memory_limit: str | None = None,
     conn.execute("SET TimeZone = 'UTC'")  # a time without an offset is UTC, as CloudTrail's are
     create_table(conn)
     return conn
+
+
+def cap_memory(conn: duckdb.DuckDBPyConnection, memory_limit: str | None, spill_dir: Path | None) -> None:
+    """Cap ``conn``'s memory at ``memory_limit`` (None: DuckDB's own 80% of RAM); beyond it, spill to ``spill_dir``."""
+    if memory_limit:
+        conn.execute(f"SET memory_limit = '{_setting(memory_limit)}'")
+    if spill_dir is not None:
+        conn.execute(f"SET temp_directory = '{_setting(str(spill_dir))}'")
 
 
 def _setting(value: str) -> str:

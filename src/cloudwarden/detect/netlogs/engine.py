@@ -15,7 +15,10 @@ Public API:
   :meth:`~NetworkDB.prepare` (instances, direction, intel, trust), :meth:`~NetworkDB.evaluate`,
   :meth:`~NetworkDB.query`.
 * :func:`run_network_detection` — all of it from paths (files, trees, ``s3://``) to a ``DetectionResult``;
-  with a store, incremental and crash-safe like CloudTrail (below).
+  with a store, incremental and crash-safe like CloudTrail (below); ``engine="spark"`` runs each chunk's
+  rules on Spark (:mod:`cloudwarden.detect.spark.network`).
+* :func:`grouped_sql`, :func:`finding_from_row` — the grouping query (in either dialect) and its rows as
+  findings, shared by both engines.
 
 Chunks and checkpoints: the unread objects (flow logs, then query logs) are read in chunks of about
 :data:`DEFAULT_CHUNK_BYTES` stored bytes by the loop CloudTrail uses
@@ -41,7 +44,7 @@ from __future__ import annotations
 import functools
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, timedelta
 from importlib import resources
 from pathlib import Path
@@ -56,9 +59,9 @@ from cloudwarden.core.finding import Evidence, Finding, ResourceRef, Source, Sta
 from cloudwarden.detect import carry, checkpoints
 from cloudwarden.detect.cloudtrail_files import ReadReport
 from cloudwarden.detect.compile import MAX_EVIDENCE_IDS, compile_rule_set, create_cited_table
-from cloudwarden.detect.dialect import DUCKDB
-from cloudwarden.detect.engine import ChunkRun, DetectionResult, merge_findings, run_chunks
-from cloudwarden.detect.load import LogObject
+from cloudwarden.detect.dialect import DUCKDB, Dialect
+from cloudwarden.detect.engine import DEFAULT_MEMORY_LIMIT, ChunkRun, DetectionResult, merge_findings, run_chunks
+from cloudwarden.detect.load import LogObject, cap_memory
 from cloudwarden.detect.netlogs.dns import load_dns_objects
 from cloudwarden.detect.netlogs.enrich import ADDRESS_VIEW, enrich
 from cloudwarden.detect.netlogs.flow import load_flow_objects
@@ -78,7 +81,7 @@ from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.threat_intel import ThreatIntel, create_intel_tables
 from cloudwarden.store import Store
 
-ENGINES: Final = ("duckdb",)
+ENGINES: Final = ("duckdb", "spark")
 # The checkpoint source of flow and resolver query log objects (CloudTrail's is ``detect.cloudtrail``).
 CHECKPOINT_SOURCE: Final = "detect.netlogs"
 # How much earlier than the latest record read a record read later may start. A flow record's start is the
@@ -144,8 +147,12 @@ def network_rules(rules: Sequence[Rule]) -> list[Rule]:
 class NetworkDB:
     """An in-memory DuckDB holding ``flow_logs``, ``dns_logs``, the instance map and the intel tables."""
 
-    def __init__(self, *, intel: ThreatIntel | None = None) -> None:
+    def __init__(self, *, intel: ThreatIntel | None = None, memory_limit: str | None = None) -> None:
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
         self.conn = duckdb.connect(":memory:")
+        if memory_limit:  # beyond it, tables and queries spill to a scratch directory of their own
+            self._spill = tempfile.TemporaryDirectory(prefix="cw-spill-")
+            cap_memory(self.conn, memory_limit, Path(self._spill.name))
         self.conn.execute("SET TimeZone = 'UTC'")
         self.intel = intel if intel is not None else ThreatIntel()
         create_tables(self.conn)
@@ -229,17 +236,20 @@ class NetworkDB:
         if not active:
             return []
         try:
-            rows = self.conn.execute(_grouped_sql(compile_rule_set(active, DUCKDB))).fetchall()
+            rows = self.conn.execute(grouped_sql(compile_rule_set(active, DUCKDB))).fetchall()
         except duckdb.Error as exc:
             raise BadInputError("rules", f"the network rule set failed to run: {exc}") from None
-        return sorted((_finding(active[row[0]], row) for row in rows), key=lambda f: f.id)
+        return sorted((finding_from_row(active[row[0]], row) for row in rows), key=lambda f: f.id)
 
     def close(self) -> None:
         self.conn.close()
+        if self._spill is not None:
+            self._spill.cleanup()
 
 
-def _grouped_sql(matches_sql: str) -> str:
-    head = DUCKDB.list_head
+def grouped_sql(matches_sql: str, dialect: Dialect = DUCKDB) -> str:
+    """The matches of ``matches_sql`` (a compiled rule set) grouped into one row per finding, in ``dialect``."""
+    head = dialect.list_head
     service_port = "CASE WHEN direction = 'ingress' THEN local_port ELSE peer_port END"
     return f"""
 WITH _m AS ({matches_sql}),
@@ -263,7 +273,8 @@ ORDER BY rule_index, account, region, group_key
 """
 
 
-def _finding(rule: Rule, row: tuple[Any, ...]) -> Finding:
+def finding_from_row(rule: Rule, row: tuple[Any, ...]) -> Finding:
+    """The finding of one row of :func:`grouped_sql` (either engine's)."""
     (_, account, region, group_key, resource, resource_type, count, first, last, event_ids, peers, ports,
      port_count, names, name_count, interfaces, instance_id, instance_name, kind, accepted, rejected, packets,
      nbytes, directions) = row
@@ -339,6 +350,9 @@ def run_network_detection(
     run_id: str | None = None,
     hook: checkpoints.Hook | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    spark_master: str | None = None,
+    spark_conf: Mapping[str, str] | None = None,
+    memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
 ) -> DetectionResult:
     """Read flow logs and resolver query logs, run the network rules (default: the shipped pack).
 
@@ -350,10 +364,30 @@ def run_network_detection(
     left is carried into the first chunk, and each chunk's findings are upserted with the checkpoints of
     the objects read and the tail it leaves (``run_id`` is the store run they belong to; a skipped object is
     not checkpointed, so a fixed one is read next time). ``hook`` is called between commit steps (tests
-    simulate crashes).
+    simulate crashes). ``memory_limit`` caps each chunk's DuckDB (like ``"1GB"``; None for DuckDB's own 80% of
+    RAM), which spills to a scratch directory beyond it. With ``engine="spark"`` each chunk's rules run on a
+    SparkSession (``spark_master``, default ``local[2]``; an active session is reused):
+    :mod:`cloudwarden.detect.spark.network`.
     """
     if engine not in ENGINES:
         raise BadInputError("--engine", f"flow and DNS logs run on {', '.join(ENGINES)} (not {engine!r})")
+    if engine == "spark":
+        from cloudwarden.detect.spark.network import SparkNetworkEvaluator
+        from cloudwarden.detect.spark.session import require_pyspark, spark_session
+
+        require_pyspark()
+        with spark_session(spark_master, spark_conf) as spark:
+            return _run(flow_paths, dns_paths, rules, intel, allowlist, instances, engine, target, session, store,
+                        run_id, hook, chunk_bytes, memory_limit, SparkNetworkEvaluator(spark))
+    return _run(flow_paths, dns_paths, rules, intel, allowlist, instances, engine, target, session, store, run_id,
+                hook, chunk_bytes, memory_limit, _evaluate)
+
+
+def _run(flow_paths: Sequence[str | Path], dns_paths: Sequence[str | Path], rules: Sequence[Rule] | None,
+         intel: ThreatIntel | None, allowlist: Allowlist | None, instances: InstanceMap | None, engine: str,
+         target: AwsTarget | None, session: boto3.Session | None, store: Store | None, run_id: str | None,
+         hook: checkpoints.Hook | None, chunk_bytes: int, memory_limit: str | None,
+         evaluator: Evaluator) -> DetectionResult:
     started = time.perf_counter()
     active = network_rules(rules) if rules is not None else load_network_pack()
     intel = intel if intel is not None else ThreatIntel.load()
@@ -380,8 +414,9 @@ def run_network_detection(
                 "dns_queries": db.read_dns_objects(dns, report) if dns else 0,
                 "intel_hits": db.prepare(instances=instances, allowlist=allowlist)}
 
-    run = ChunkRun(rules=active, allowlist=None, evaluator=_evaluate, analyzers=(),
-                   open_db=lambda: NetworkDB(intel=intel), store=store, run_id=run_id, hook=hook, report=report,
+    run = ChunkRun(rules=active, allowlist=None, evaluator=evaluator, analyzers=(),
+                   open_db=lambda: NetworkDB(intel=intel, memory_limit=memory_limit), store=store, run_id=run_id,
+                   hook=hook, report=report,
                    timings=timings, totals=totals, logs=NETWORK_LOGS)
     findings = [listed(f) for f in merge_findings(run_chunks(objects, read, run, chunk_bytes), details=network_details)]
     stats.update(totals)
@@ -393,6 +428,10 @@ def run_network_detection(
     timings["total"] = time.perf_counter() - started
     stats["timings"] = {k: round(v, 3) for k, v in timings.items()}
     return DetectionResult(findings=findings, read_report=report, stats=stats)
+
+
+Evaluator = Callable[[NetworkDB, Sequence[Rule], Allowlist | None], list[Finding]]
+"""Runs the rules over a loaded, enriched chunk: :func:`_evaluate` (DuckDB) or Spark's evaluator."""
 
 
 def _validate(rules: Sequence[Rule], intel: ThreatIntel) -> None:

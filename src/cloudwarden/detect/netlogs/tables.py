@@ -97,10 +97,10 @@ EVIDENCE_VIEW: Final = "net_records"
 # The columns of either table the view reads (what a carried record keeps besides those its rules name).
 EVIDENCE_COLUMNS: Final = ("interface_id", "peer_addr", "local_port", "peer_port", "protocol", "action", "packets",
                            "bytes", "direction", "query_name", "instance_id", "instance_name", "resource_type")
-_EVIDENCE_SQL: Final = f"""
-CREATE OR REPLACE VIEW {EVIDENCE_VIEW} AS
+# The view's query, portable SQL (Spark registers it as a temporary view of the same name).
+EVIDENCE_SELECT: Final = f"""
 SELECT event_id, 'flow' AS kind, interface_id, peer_addr, local_port, peer_port, protocol, action, packets,
-       bytes, direction, NULL::VARCHAR AS query_name, instance_id, instance_name, resource_type
+       bytes, direction, CAST(NULL AS VARCHAR) AS query_name, instance_id, instance_name, resource_type
 FROM {FLOW_TABLE}
 UNION ALL
 SELECT event_id, 'dns', NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, query_name, instance_id,
@@ -113,4 +113,4 @@ def create_tables(conn: duckdb.DuckDBPyConnection) -> None:
     """Create the empty tables and the evidence view."""
     for table, columns in ((FLOW_TABLE, FLOW_COLUMNS), (DNS_TABLE, DNS_COLUMNS)):
         conn.execute(f"CREATE TABLE {table} ({', '.join(f'{c} {t}' for c, t in columns)})")
-    conn.execute(_EVIDENCE_SQL)
+    conn.execute(f"CREATE OR REPLACE VIEW {EVIDENCE_VIEW} AS {EVIDENCE_SELECT}")

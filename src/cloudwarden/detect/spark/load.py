@@ -34,32 +34,44 @@ INTEL_IP: Final = "intel_ip"
 INTEL_DOMAIN: Final = "intel_domain"
 _INTEL_SCHEMA: Final = "ip STRING, list STRING, category STRING"
 _DOMAIN_SCHEMA: Final = "domain STRING, list STRING, category STRING"
-_SPARK_TYPES: Final = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP_NTZ", "BOOLEAN": "BOOLEAN", "JSON": "STRING"}
+_SPARK_TYPES: Final = {"VARCHAR": "STRING", "TIMESTAMP": "TIMESTAMP_NTZ", "BOOLEAN": "BOOLEAN", "JSON": "STRING",
+                       "INTEGER": "INT", "BIGINT": "BIGINT", "DOUBLE": "DOUBLE", "VARCHAR[]": "ARRAY<STRING>"}
 
 
-def table_schema() -> str:
-    """The ``cloudtrail`` table's Spark DDL schema (DuckDB's column types spelled for Spark)."""
-    return ", ".join(f"{name} {_SPARK_TYPES[kind.split()[0]]}" for name, kind in COLUMNS)
+def spark_type(kind: str) -> str:
+    """A DuckDB column type (``VARCHAR NOT NULL``, ``VARCHAR[]``, ...) spelled for Spark."""
+    return _SPARK_TYPES[kind.split()[0]]
+
+
+def schema(columns: Sequence[tuple[str, str]]) -> str:
+    """A Spark DDL schema for DuckDB ``(name, type)`` columns."""
+    return ", ".join(f"{name} {spark_type(kind)}" for name, kind in columns)
 
 
 def from_duckdb(spark: SparkSession, conn: duckdb.DuckDBPyConnection, scratch: Path) -> DataFrame:
     """The DuckDB ``cloudtrail`` table of ``conn`` as the Spark view ``cloudtrail`` (cached)."""
-    columns = ", ".join(COLUMN_NAMES)
+    return table_from_duckdb(spark, conn, TABLE, COLUMNS, scratch)
+
+
+def table_from_duckdb(spark: SparkSession, conn: duckdb.DuckDBPyConnection, table: str,
+                      columns: Sequence[tuple[str, str]], scratch: Path) -> DataFrame:
+    """DuckDB's ``table`` (its ``columns``, in order) as the cached Spark view of the same name.
+
+    Local mode reads a Parquet copy written to ``scratch``; a cluster gets the rows (its executors cannot
+    see the driver's scratch files). Either way the columns keep their names and (Spark's) types.
+    """
+    names = ", ".join(name for name, _ in columns)
     if (spark.sparkContext.master or "").startswith("local"):
-        target = scratch / "cloudtrail.parquet"
-        conn.execute(f"COPY (SELECT {columns} FROM {TABLE}) TO '{_sql_path(target)}' (FORMAT parquet)")
+        target = scratch / f"{table}.parquet"
+        conn.execute(f"COPY (SELECT {names} FROM {table}) TO '{_sql_path(target)}' (FORMAT parquet)")
         frame = spark.read.parquet(str(target))
-        frame = frame.select(*[frame[name].cast(kind.split()[-1]) for name, kind in _spark_columns()])
+        frame = frame.select(*[frame[name].cast(spark_type(kind)) for name, kind in columns])
     else:
-        rows = conn.execute(f"SELECT {columns} FROM {TABLE}").fetchall()
-        frame = spark.createDataFrame(rows, schema=table_schema())
+        rows = conn.execute(f"SELECT {names} FROM {table}").fetchall()
+        frame = spark.createDataFrame(rows, schema=schema(columns))
     frame = frame.cache()
-    frame.createOrReplaceTempView(TABLE)
+    frame.createOrReplaceTempView(table)
     return frame
-
-
-def _spark_columns() -> list[tuple[str, str]]:
-    return [(name, _SPARK_TYPES[kind.split()[0]]) for name, kind in COLUMNS]
 
 
 def _sql_path(path: Path) -> str:
