@@ -10,8 +10,10 @@ import pytest
 
 from cloudwarden.core import allocator
 
-# Buffers of ~8 MB made on two threads and freed on this one, as the log readers' gunzip buffers are;
-# prints the page faults that took.
+# Buffers of 8-12 MB (each 64 KiB larger than the last, as files' sizes vary, so glibc's sliding threshold never
+# catches up) made on a pool's threads and freed on this one, as the log readers' gunzip buffers are; prints the
+# page faults that took. One buffer at a time: with all of them in flight, how many are alive at once (and so
+# the faults) would depend on how busy the machine is.
 _BUFFERS = """
 import resource, sys
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +22,8 @@ if sys.argv[1] == "tuned":
     assert keep_freed_buffers()
 before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 with ThreadPoolExecutor(2) as pool:
-    for data in pool.map(lambda i: bytes(range(256)) * (8 * 4096 + i), range(60)):
+    for i in range(60):
+        data = pool.submit(lambda n: bytes(range(256)) * (8 * 4096 + 256 * n), i).result()
         del data
 print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 """
@@ -34,8 +37,9 @@ def _faults(mode: str) -> int:
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_freed_buffers_are_reused_instead_of_faulted_in_again() -> None:
     plain, tuned = _faults("plain"), _faults("tuned")
-    # 60 buffers of 8 MB are ~120,000 pages; kept for reuse, only the first few are faulted in.
-    assert plain > 60_000 and tuned < plain / 2, (plain, tuned)
+    # 60 buffers of 8-12 MB are ~150,000 pages; kept for reuse, only the first and each one's growth are faulted in
+    # (measured: 151,000 and 3,000, the same with both cores busy elsewhere).
+    assert plain > 100_000 and tuned < plain / 10, (plain, tuned)
 
 
 def test_elsewhere_it_does_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
