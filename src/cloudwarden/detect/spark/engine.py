@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Finding
-from cloudwarden.detect.compile import CITED_COLUMNS, CITED_TABLE, compile_rule_set, grouped_sql, is_windowed
+from cloudwarden.detect.compile import compile_rule_set, grouped_sql, is_windowed
 from cloudwarden.detect.dialect import SPARK
 from cloudwarden.detect.engine import CloudTrailDB, finding_from_row
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.spark import load
+from cloudwarden.detect.spark.session import error_text
 from cloudwarden.detect.threat_intel import ThreatIntel
 
 if TYPE_CHECKING:
@@ -83,16 +84,14 @@ def evaluate(spark: SparkSession, rules: Sequence[Rule], allowlist: Allowlist | 
     if not active:
         return []
     if any(is_windowed(rule) for rule in active):
-        spark.createDataFrame(list(cited), schema=", ".join(f"{name} STRING" for name, _ in CITED_COLUMNS)) \
-            .createOrReplaceTempView(CITED_TABLE)
+        load.register_cited(spark, cited)
     parts = [active[start:start + batch] for start in range(0, len(active), batch)]
 
     def run(part: list[Rule]) -> list[Finding]:
         try:
             rows = spark.sql(rule_set_sql(part, allowlist)).collect()
         except Exception as exc:  # pyspark raises AnalysisException, ParseException, SparkRuntimeException, ...
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise BadInputError("rules", f"the rule set failed to run on Spark: {message}") from None
+            raise BadInputError("rules", f"the rule set failed to run on Spark: {error_text(exc)}") from None
         return [finding_from_row(part[row[0]], tuple(row)) for row in rows]
 
     # Planning happens on the driver, in the calling thread: two batches at a time keep two cores busy.
@@ -111,14 +110,8 @@ class SparkEvaluator:
         with tempfile.TemporaryDirectory(prefix="cw-spark-table-") as scratch:
             frame = load.from_duckdb(self.spark, db.conn, Path(scratch))
             try:
-                intel_rows: list[Any] = db.conn.execute("SELECT ip, list, category FROM intel_ip").fetchall()
-                domains: list[Any] = db.conn.execute("SELECT domain, list, category FROM intel_domain").fetchall()
-                self.spark.createDataFrame(intel_rows, schema="ip STRING, list STRING, category STRING") \
-                    .createOrReplaceTempView(load.INTEL_IP)
-                self.spark.createDataFrame(domains, schema="domain STRING, list STRING, category STRING") \
-                    .createOrReplaceTempView(load.INTEL_DOMAIN)
-                cited: list[Any] = db.conn.execute(f"SELECT rule_id, event_id FROM {CITED_TABLE}").fetchall()
-                return evaluate(self.spark, rules, allowlist, cited=cited)
+                load.intel_from_duckdb(self.spark, db.conn)
+                return evaluate(self.spark, rules, allowlist, cited=load.cited_from_duckdb(db.conn))
             finally:
                 frame.unpersist()
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
 
+from cloudwarden.detect.compile import CITED_COLUMNS, CITED_TABLE
 from cloudwarden.detect.table import COLUMN_NAMES, COLUMNS, TABLE
 from cloudwarden.detect.threat_intel import ThreatIntel
 
@@ -76,6 +77,25 @@ def table_from_duckdb(spark: SparkSession, conn: duckdb.DuckDBPyConnection, tabl
 
 def _sql_path(path: Path) -> str:
     return str(path).replace("'", "''")
+
+
+def intel_from_duckdb(spark: SparkSession, conn: duckdb.DuckDBPyConnection) -> None:
+    """The intel matches a loaded DuckDB chunk holds (its ``intel_ip`` and ``intel_domain``) as Spark views."""
+    for view, view_schema in ((INTEL_IP, _INTEL_SCHEMA), (INTEL_DOMAIN, _DOMAIN_SCHEMA)):
+        names = ", ".join(column.split()[0] for column in view_schema.split(", "))
+        rows: list[Any] = conn.execute(f"SELECT {names} FROM {view}").fetchall()
+        spark.createDataFrame(rows, schema=view_schema).createOrReplaceTempView(view)
+
+
+def cited_from_duckdb(conn: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    """The (rule id, event id) pairs of carried events the windowed rules already cited, from a loaded chunk."""
+    names = ", ".join(name for name, _ in CITED_COLUMNS)
+    return [(str(rule), str(event)) for rule, event in conn.execute(f"SELECT {names} FROM {CITED_TABLE}").fetchall()]
+
+
+def register_cited(spark: SparkSession, cited: Sequence[tuple[str, str]]) -> None:
+    """``cited`` as the ``carried_cited`` view the windowed rules read (:mod:`cloudwarden.detect.carry`)."""
+    spark.createDataFrame(list(cited), schema=schema(CITED_COLUMNS)).createOrReplaceTempView(CITED_TABLE)
 
 
 def register_intel(spark: SparkSession, intel: ThreatIntel, source_ips: Sequence[str]) -> int:

@@ -14,11 +14,11 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Finding
-from cloudwarden.detect.compile import CITED_COLUMNS, CITED_TABLE, compile_rule_set
+from cloudwarden.detect.compile import compile_rule_set
 from cloudwarden.detect.dialect import SPARK
 from cloudwarden.detect.netlogs.engine import NetworkDB, finding_from_row, grouped_sql, network_rules
 from cloudwarden.detect.netlogs.tables import (
@@ -31,12 +31,12 @@ from cloudwarden.detect.netlogs.tables import (
 )
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.spark import load
+from cloudwarden.detect.spark.session import error_text
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 _TABLES: Final = ((FLOW_TABLE, FLOW_COLUMNS), (DNS_TABLE, DNS_COLUMNS))
-_INTEL: Final = ((load.INTEL_IP, "ip"), (load.INTEL_DOMAIN, "domain"))
 
 
 class SparkNetworkEvaluator:
@@ -53,25 +53,15 @@ class SparkNetworkEvaluator:
             frames = [load.table_from_duckdb(self.spark, db.conn, table, columns, Path(scratch))
                       for table, columns in _TABLES]
             try:
-                self._small_tables(db)
+                load.intel_from_duckdb(self.spark, db.conn)
+                load.register_cited(self.spark, load.cited_from_duckdb(db.conn))
                 self.spark.sql(SPARK.render(EVIDENCE_SELECT)).createOrReplaceTempView(EVIDENCE_VIEW)
                 try:
                     rows = self.spark.sql(grouped_sql(compile_rule_set(active, SPARK), SPARK)).collect()
                 except Exception as exc:  # pyspark raises AnalysisException, ParseException, ...
-                    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                    raise BadInputError("rules", f"the network rule set failed to run on Spark: {message}") from None
+                    raise BadInputError("rules", "the network rule set failed to run on Spark: "
+                                                 + error_text(exc)) from None
             finally:
                 for frame in frames:
                     frame.unpersist()
         return sorted((finding_from_row(active[row[0]], tuple(row)) for row in rows), key=lambda f: f.id)
-
-    def _small_tables(self, db: NetworkDB) -> None:
-        """The chunk's intel matches and the carried records windowed rules cited, as Spark views."""
-        for table, key in _INTEL:
-            rows: list[Any] = db.conn.execute(f"SELECT {key}, list, category FROM {table}").fetchall()
-            self.spark.createDataFrame(rows, schema=f"{key} STRING, list STRING, category STRING") \
-                .createOrReplaceTempView(table)
-        names = ", ".join(name for name, _ in CITED_COLUMNS)
-        cited: list[Any] = db.conn.execute(f"SELECT {names} FROM {CITED_TABLE}").fetchall()
-        self.spark.createDataFrame(cited, schema=", ".join(f"{name} STRING" for name, _ in CITED_COLUMNS)) \
-            .createOrReplaceTempView(CITED_TABLE)

@@ -18,6 +18,7 @@ from cloudwarden.core.finding import Finding
 from cloudwarden.detect import ocsf
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.spark import engine, load
+from cloudwarden.detect.spark.session import error_text
 from cloudwarden.detect.table import COLUMN_NAMES, TABLE
 from cloudwarden.detect.threat_intel import ThreatIntel
 
@@ -38,8 +39,7 @@ def read_security_lake(spark: SparkSession, paths: Sequence[str], *, since: date
         raw = (spark.read.option("mergeSchema", "true").option("recursiveFileLookup", "true")
                .option("pathGlobFilter", "*.parquet").parquet(*paths))
     except Exception as exc:  # pyspark raises AnalysisException (path missing, not Parquet), Py4JJavaError, ...
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise BadInputError(paths[0], f"Spark cannot read Security Lake Parquet here: {message}") from None
+        raise BadInputError(paths[0], f"Spark cannot read Security Lake Parquet here: {error_text(exc)}") from None
     finally:
         spark.conf.set(_PARTITION_TYPES, previous or "true")
     schema = ocsf.spark_schema(raw.schema.fields)

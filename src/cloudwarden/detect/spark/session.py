@@ -40,6 +40,13 @@ appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n
 """
 
 
+def error_text(exc: BaseException) -> str:
+    """The first line of a pyspark exception (AnalysisException, ParseException, Py4JJavaError, ...): what went
+    wrong, without the JVM's stack trace."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def pyspark_available() -> bool:
     """True when pyspark can be imported (without importing it)."""
     return importlib.util.find_spec("pyspark") is not None
