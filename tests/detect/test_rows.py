@@ -1,4 +1,4 @@
-"""The loader's fast path (detect/rows.py): token rows for DuckDB, agreeing with the careful path."""
+"""The loader's fast path (detect/rows.py): JSON Lines of the kept fields for DuckDB, agreeing with the careful path."""
 
 from __future__ import annotations
 
@@ -130,54 +130,38 @@ def test_db_from_paths_keeps_every_field(tmp_path: Path) -> None:
                    "resources": '[{"ARN":"arn:aws:iam::222222222222:user/alice"}]', "identity_account_id": PROD}
 
 
-def test_the_csv_reader_unquotes_strings_and_other_escapes_get_a_file_of_their_own(tmp_path: Path) -> None:
+def test_strings_are_unescaped_as_json_says_and_odd_members_stay_json(tmp_path: Path) -> None:
     records = [
-        # Only \" and \\ escapes: the CSV reader unquotes these strings itself.
         event(10, userAgent='say "hi" C:\\dir\\', errorCode="null", errorMessage='"quoted"'),
-        # \u00e9 and \n: the CSV reader would read them wrongly, so the line goes to the escaped file.
-        event(11, userAgent="caf\u00e9\n"),
+        event(11, userAgent="caf\u00e9\n\t/\u2028"),
         # Members that are JSON strings or numbers stay valid JSON (CloudTrail writes objects here).
         event(12, requestParameters="a plain string", responseElements=5, additionalEventData="[1]"),
     ]
-    path = write_trail_file(tmp_path / "t.json.gz", records)
-    rows = codec().rows(json.dumps({"Records": records}, separators=(",", ":")).encode(), 0)
-    assert rows is not None
-    plain, escaped, count = b"".join(rows[0]), b"".join(rows[1]), rows[2]
-    assert count == 3
-    assert plain.count(b"\n") == 2 and b"ev-11" not in plain
-    assert escaped.count(b"\n") == 1 and b"ev-11" in escaped
+    compact = json.dumps({"Records": records}, separators=(",", ":"))
+    assert "\\u00e9" in compact and "\\n" in compact  # json.dumps escapes them: the reader must undo it
+    lines = codec().rows(compact.encode(), 0)
+    assert lines is not None and lines[1] == 3 and lines[0].count(b"\n") == 3
+    path = tmp_path / "t.json"
+    path.write_text(compact)
+    pretty = tmp_path / "pretty.json"
+    pretty.write_text(json.dumps({"Records": records}, indent=2))
     rows, report = _load([path])
+    careful, _ = _load([pretty])
     assert report.clean and report.records == 3
+    assert _without_file(rows) == _without_file(careful)
     assert rows["ev-10"]["user_agent"] == 'say "hi" C:\\dir\\'
     assert rows["ev-10"]["error_code"] == "null"  # the string "null" is not SQL NULL...
     assert rows["ev-11"]["error_code"] is None  # ...a missing field is
     assert rows["ev-10"]["error_message"] == '"quoted"'
-    assert rows["ev-11"]["user_agent"] == "caf\u00e9\n"
+    assert rows["ev-11"]["user_agent"] == "caf\u00e9\n\t/\u2028"
     assert json.loads(rows["ev-12"]["request_parameters"]) == "a plain string"
     assert json.loads(rows["ev-12"]["response_elements"]) == 5
-    # A string member whose text is itself JSON arrives as that JSON (CloudTrail writes no string members).
-    assert json.loads(rows["ev-12"]["additional_event_data"]) == [1]
-
-
-def test_escape_detection_never_misses_an_escape_the_csv_reader_would_misread() -> None:
-    from cloudwarden.detect.rows import _split_escaped
-
-    def split(data: bytes) -> tuple[bytes, bytes]:
-        plain, escaped = _split_escaped(data)
-        return b"".join(plain), b"".join(escaped)
-
-    plain = b'"plain" and "a\\"b" and "c\\\\d"\n"a\\\\nb"\n'  # \\n here is an escaped backslash and n
-    assert split(plain) == (plain, b"")
-    for escape in (b"\\n", b"\\t", b"\\r", b"\\b", b"\\f", b"\\/", b"\\u00e9"):
-        odd = b'"a\\\\b" then "x' + escape + b'"\n'
-        assert split(odd) == (b"", odd), escape
-        assert split(plain + odd + plain + odd) == (plain + plain, odd + odd), escape
-        assert split(odd + plain + odd.rstrip()) == (plain, odd + odd.rstrip()), escape
+    assert json.loads(rows["ev-12"]["additional_event_data"]) == "[1]"  # a string, as CloudTrail wrote it
 
 
 def test_a_line_break_deep_inside_a_member_reaches_the_careful_path_and_loses_nothing(tmp_path: Path) -> None:
     # One-line documents, except that a member was pretty-printed far from the start, where the fast path
-    # does not look: DuckDB's strict reader rejects the broken line, and the batch is read carefully.
+    # does not look: DuckDB's JSON reader rejects the broken line, and the batch is read carefully.
     records = [event(20 + i, requestParameters={"note": "x" * 300, "i": i}) for i in range(3)]
     text = json.dumps({"Records": records}, separators=(",", ":"))
     broken = text.replace('"i":1}', '\n  "i":1\r\n}')
@@ -196,8 +180,8 @@ def test_members_are_loaded_only_within_their_scope(tmp_path: Path) -> None:
     records = [
         event(20, "PutBucketPolicy", requestParameters={"bucketName": "in"}),
         event(21, "ListBuckets", requestParameters={"bucketName": "out"}),
-        event(22, "CreateUser", "iam.amazonaws.com", requestParameters={"userName": "caf\u00e9"}),  # escaped file
-        event(23, "DeleteUser", "iam.amazonaws.com", requestParameters={"userName": "caf\u00e9"}),  # escaped file
+        event(22, "CreateUser", "iam.amazonaws.com", requestParameters={"userName": "caf\u00e9"}),
+        event(23, "DeleteUser", "iam.amazonaws.com", requestParameters={"userName": "caf\u00e9"}),
         event(24, "ConsoleLogin", "signin.amazonaws.com", responseElements={"ConsoleLogin": "Success"},
               requestParameters={"x": 1}),
     ]

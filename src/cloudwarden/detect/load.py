@@ -1,7 +1,7 @@
 """Loading CloudTrail logs (files, directory trees, ``s3://bucket/prefix``) into the ``cloudtrail`` DuckDB table.
 
-The fast path (:mod:`cloudwarden.detect.rows`) turns each object's records into delimited rows of raw JSON
-tokens, only for the fields the rules read, and DuckDB's parallel CSV reader inserts them in batches.
+The fast path (:mod:`cloudwarden.detect.rows`) turns each object's records into JSON Lines of only the
+fields the rules read, and DuckDB's parallel JSON reader inserts them in batches.
 Anything the fast path does not take cleanly (a multi-line document, a record without ``eventID``, a field
 of an unexpected type, a bad record) goes through the careful path: msgspec decodes it into
 :class:`Event` or, failing that, the plain reader (:mod:`cloudwarden.detect.cloudtrail_files`) reports
@@ -36,7 +36,7 @@ from cloudwarden.detect.cloudtrail_files import (
     list_log_files,
     parse_log_bytes,
 )
-from cloudwarden.detect.rows import Piece, Scope, codec
+from cloudwarden.detect.rows import Scope, codec
 from cloudwarden.detect.table import COLUMN_NAMES, TABLE, create_table_sql
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -441,7 +441,6 @@ class Loader:
         self._scratch_parent = scratch_dir
         self._codec = codec(fields, scopes, identity)
         self._rows_sql = self._codec.select_sql()
-        self._escaped_rows_sql = self._codec.select_sql(quoted=False)
         row = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM _cw_files").fetchone()
         self._next_file = int(row[0]) if row else 0
 
@@ -563,14 +562,7 @@ class Loader:
 
     def _insert_rows(self, cursor: duckdb.DuckDBPyConnection, batch: _Batch, done: _Inserted) -> None:
         window, params = self._window_sql()
-        parts, paths = [], []
-        if batch.rows_size:
-            parts.append(self._rows_sql)
-            paths.append(str(batch.rows_path))
-        if batch.escaped_size:
-            parts.append(self._escaped_rows_sql)
-            paths.append(str(batch.escaped_path))
-        rows_sql = " UNION ALL ".join(parts)
+        rows_sql, paths = self._rows_sql, [str(batch.rows_path)]
         expected = sum(records for _, _, records in batch.rows)
         source_file, source_names = batch.source_file("r.file_idx")
         try:
@@ -646,15 +638,14 @@ class _Inserted:
 
 
 class _Batch:
-    """Scratch files awaiting one insert: token rows (fast path; those with escapes the CSV reader must not
-    undo in a file of their own) and JSON Lines events (careful path)."""
+    """Scratch files awaiting one insert: the kept fields' rows (fast path) and whole events (careful path),
+    both JSON Lines."""
 
     _serial = 0
 
     def __init__(self, scratch: Path) -> None:
         _Batch._serial += 1
-        self.rows_path = scratch / f"rows-{_Batch._serial}.csv"
-        self.escaped_path = scratch / f"escaped-{_Batch._serial}.csv"
+        self.rows_path = scratch / f"rows-{_Batch._serial}.jsonl"
         self.events_path = scratch / f"events-{_Batch._serial}.jsonl"
         self.names: list[tuple[int, str]] = []
         self.rows: list[tuple[LogObject, int, int]] = []
@@ -662,27 +653,17 @@ class _Batch:
         self.records = 0
         self.events_size = 0
         self.rows_size = 0
-        self.escaped_size = 0
         self._rows: Any = None
-        self._escaped: Any = None
         self._events: Any = None
 
-    def add_rows(self, obj: LogObject, index: int, plain: list[Piece], escaped: list[Piece], records: int) -> None:
-        """Append an object's rows (:meth:`~cloudwarden.detect.rows.RowCodec.rows`: pieces of whole lines)."""
-        plain_size = sum(len(piece) for piece in plain)
-        escaped_size = sum(len(piece) for piece in escaped)
-        if plain_size:
-            if self._rows is None:
-                self._rows = self.rows_path.open("wb")
-            self._rows.writelines(plain)
-            self.rows_size += plain_size
-        if escaped_size:
-            if self._escaped is None:
-                self._escaped = self.escaped_path.open("wb")
-            self._escaped.writelines(escaped)
-            self.escaped_size += escaped_size
+    def add_rows(self, obj: LogObject, index: int, data: bytes, records: int) -> None:
+        """Append an object's rows (:meth:`~cloudwarden.detect.rows.RowCodec.rows`)."""
+        if self._rows is None:
+            self._rows = self.rows_path.open("wb")
+        self._rows.write(data)
         self.rows.append((obj, index, records))
-        self.size += plain_size + escaped_size
+        self.rows_size += len(data)
+        self.size += len(data)
         self.records += records
 
     def source_file(self, index: str) -> tuple[str, list[str | None]]:
@@ -707,15 +688,14 @@ class _Batch:
         self.events_size += len(data)
 
     def close(self) -> None:
-        for handle in (self._rows, self._escaped, self._events):
+        for handle in (self._rows, self._events):
             if handle is not None:
                 handle.close()
-        self._rows = self._escaped = self._events = None
+        self._rows = self._events = None
 
     def remove(self) -> None:
         self.close()
         self.rows_path.unlink(missing_ok=True)
-        self.escaped_path.unlink(missing_ok=True)
         self.events_path.unlink(missing_ok=True)
 
 

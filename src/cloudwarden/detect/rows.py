@@ -1,26 +1,22 @@
-"""CloudTrail records as delimited rows for DuckDB's CSV reader: the loader's fast path.
+"""CloudTrail records as JSON Lines of only the fields the rules read, for DuckDB's JSON reader: the loader's
+fast path.
 
-msgspec decodes each record into a struct of raw JSON tokens (:class:`msgspec.Raw`) holding only the
-record fields the rule set reads; each record becomes one line of those tokens, each token preceded by
-the unit separator ``\\x1f`` (so a line starts with an empty column, and one join writes every line).
-Valid JSON text never holds that byte raw (control characters are escaped inside strings, and outside
-strings only spaces, tabs and line breaks may appear), so the separator needs no quoting.
+msgspec decodes each record into a struct holding only the record fields the rule set reads: each top-level
+field a raw JSON token (:class:`msgspec.Raw`, copied, never parsed into Python values) and ``userIdentity``
+a struct of only the identity paths the rules read (raw tokens too). msgspec's encoder writes the structs
+back out as one JSON Lines text (null fields left out), and DuckDB's parallel JSON reader, told each
+column's type, reads it: strings unescaped as JSON says, the identity paths as struct fields, the JSON
+members re-written minified. The JSON members stay JSON text, NULL outside their scope (the rows of the
+API calls whose rules read them).
 
-DuckDB's parallel CSV reader, told that ``"`` quotes and ``\\`` escapes, then unquotes the string tokens
-itself: a JSON string without escapes, or with only ``\\"`` and ``\\\\``, means exactly what the CSV
-reader makes of it. Tokens that do not start with a quote (objects, arrays, numbers, ``true``) are kept
-verbatim, and an unquoted ``null`` is SQL NULL. A line holding any other escape (``\\n``, ``\\u00e9``,
-...) would be read wrongly that way, so it goes to a second file that is read unquoted, each token
-turned into text by SQL (:func:`_string`): rare in CloudTrail (92 lines in 250,000 of the benchmark's).
-``userIdentity`` is read with one JSON extraction (of the parts the rules read); the JSON members stay JSON
-text, NULL outside their scope (the rows of the API calls whose rules read them).
-
-Written by hand because no library turns JSON documents into DuckDB rows at this speed: measured on a
-million CloudTrail events, decoding to Python values and re-encoding JSON Lines for DuckDB's JSON reader
-cost 3.5 s of single-threaded Python (plus DuckDB re-parsing every key), tokens joined into lines cost
-2.6 s, and DuckDB's CSV reader never parses the fields the rules do not read. Letting the CSV reader
-unquote the strings instead of SQL saves DuckDB ~1.2 CPU-s per million events. ``pyarrow`` would need a
-Python-level pass per value to build columns, which is slower still.
+Written by hand because no library turns CloudTrail's files (one JSON object per file, its records in a
+list) into DuckDB rows at this speed. Measured on a million CloudTrail events: DuckDB's JSON reader over
+the files themselves takes 51 s (it reads one huge object on one thread); decoding to Python values and
+re-encoding JSON Lines costs 3.5 s of single-threaded Python, plus DuckDB parsing every field of the
+records. Joining the raw tokens into delimited rows for DuckDB's CSV reader costs about as much Python as
+these lines, but DuckDB then spends ~20% more CPU inserting them (the identity paths need a second JSON
+parse of each ``userIdentity``, and strings with escapes other than ``\\"`` a conversion of their own).
+``pyarrow`` would need a Python-level pass per value to build columns, which is slower still.
 
 A record the fast path cannot take (a document that is not one line per record, a field of an odd
 type, a missing ``eventID``) is left to the loader's careful path, which names what it skips.
@@ -29,24 +25,17 @@ type, a missing ``eventID``) is left to the loader's careful path, which names w
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from itertools import chain
 from typing import Any, Final
 
 import msgspec
-from msgspec.structs import astuple
 
 from cloudwarden.detect.table import COLUMN_NAMES
 
-SEPARATOR: Final = b"\x1f"
 _NULL: Final = msgspec.Raw(b"null")
 _ENVELOPE: Final = re.compile(rb'^\s*\{\s*"Records"\s*:')
-_CSV_ESCAPES: Final = frozenset(b'"\\')  # the escapes the CSV reader undoes as JSON does
-Piece = bytes | memoryview  # a run of whole lines (a view into a document's joined lines)
-_LEAD: Final = "_"  # each line's empty first column (see RowCodec.rows)
-_LINE_START: Final = (b"",)
 _HEAD: Final = 256  # how far into a document a pretty-printed one has broken a line (see _pretty)
 FILE_FIELD: Final = "cloudwardenFile"  # the index of the object a row came from (ours, not CloudTrail's)
 
@@ -127,23 +116,23 @@ def identity_read_by(sql_texts: Iterable[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class RowCodec:
-    """Decoders and SQL for one set of kept fields, member scopes and identity columns (:func:`codec` caches
-    one per combination)."""
+    """Decoders, encoder and SQL for one set of kept fields, member scopes and identity columns (:func:`codec`
+    caches one per combination)."""
 
     fields: tuple[str, ...]
     envelope: msgspec.json.Decoder[Any]
     array: msgspec.json.Decoder[Any]
     record: msgspec.json.Decoder[Any]
     scopes: tuple[tuple[str, Scope], ...] = ()
-    identity: tuple[str, ...] | None = None  # the identity columns extracted from userIdentity (None: all)
+    identity: tuple[str, ...] | None = None  # the identity columns kept from userIdentity (None: all)
 
-    def rows(self, raw: bytes, index: int) -> tuple[list[Piece], list[Piece], int] | None:
-        """``raw``'s records as lines of tokens (each ending with the file ``index``): the pieces of the lines
-        the CSV reader may unquote, the pieces of those holding other escapes (usually none), and the number
-        of records. Written out in order, each list's pieces are its lines.
+    def rows(self, raw: bytes, index: int) -> tuple[bytes, int] | None:
+        """``raw``'s records as JSON Lines of the kept fields, each line carrying the file ``index``, and the
+        number of records.
 
         None when the fast path declines the document: not JSON, no records, a record that is not an
-        object, or a pretty-printed document (a line break near its start: its members would break the lines).
+        object or has a field of an odd type, or a pretty-printed document (a line break near its start:
+        its members would break the lines).
         """
         try:
             if _ENVELOPE.match(raw):
@@ -160,34 +149,19 @@ class RowCodec:
             return None
         if not records:
             return None
-        mark = msgspec.Raw(b"%d\n" % index)  # the last token of a line ends it
         for record in records:
-            record.cloudwardenFile = mark
-        # One join over every token: each line starts with a separator (an empty first column), so joining
-        # the records' tokens end to end writes every line at once, copying each token once.
-        data = SEPARATOR.join(chain(_LINE_START, chain.from_iterable(map(astuple, records))))
-        return (*_split_escaped(data), len(records))
+            record.cloudwardenFile = index
+        return _ENCODER.encode_lines(records), len(records)
 
-    def select_sql(self, *, quoted: bool = True) -> str:
-        """``SELECT`` of the table's columns (and ``file_idx``) from the rows file given as parameter ``?``.
+    def select_sql(self) -> str:
+        """``SELECT`` of the table's columns (and ``file_idx``) from the JSON Lines file given as parameter ``?``.
 
-        ``quoted``: the file :meth:`rows` returns first (the CSV reader unquotes strings); else the second.
         A member with a scope is NULL on the rows outside it.
         """
         kept = set(self.fields)
         scopes = dict(self.scopes)
+        extracted = _identity_paths(self.identity)
         exprs: list[str] = []
-        identity = dict(_IDENTITY_PATHS)
-        wanted = set(identity if self.identity is None else self.identity)
-        if "identity_user_name" in wanted:
-            wanted.add("_issuer_user_name")  # its fallback
-        extracted = [(column, path) for column, path in _IDENTITY_PATHS if column in wanted]
-        position = {column: index for index, (column, _) in enumerate(extracted, start=1)}
-
-        def from_identity(column: str) -> str:
-            return f"_ui[{position[column]}]" if column in position else "NULL"
-        string = _quoted_string if quoted else _string
-        member = _quoted_member if quoted else _member
         for column in COLUMN_NAMES:
             if column == "source_file":
                 continue
@@ -195,112 +169,103 @@ class RowCodec:
             if field not in kept:
                 exprs.append(f"NULL AS {column}")
             elif column == "event_time":
-                exprs.append(f"timezone('UTC', try_cast({string('eventTime')} AS TIMESTAMPTZ)) AS event_time")
+                exprs.append("timezone('UTC', try_cast(\"eventTime\" AS TIMESTAMPTZ)) AS event_time")
             elif column in _SCALARS:
-                exprs.append(f"{string(field)} AS {column}")
+                exprs.append(f'"{field}" AS {column}')
             elif column in _BOOLEANS:
-                exprs.append(f"try_cast({string(field)} AS BOOLEAN) AS {column}")
+                exprs.append(f'try_cast("{field}" AS BOOLEAN) AS {column}')
             elif column in _MEMBERS:
                 scope = scopes.get(field)
-                value = member(field)
+                value = f'CAST("{field}" AS VARCHAR)'
                 if scope is not None:
-                    value = f"CASE WHEN {_in_scope(scope, string)} THEN {value} END"
+                    value = f"CASE WHEN {_in_scope(scope)} THEN {value} END"
                 exprs.append(f"{value} AS {column}")
             elif column == "identity_user_name":
-                exprs.append(f"coalesce({from_identity(column)}, {from_identity('_issuer_user_name')})"
-                             " AS identity_user_name")
+                exprs.append(f"coalesce({_identity_sql(extracted.get(column))}, "
+                             f"{_identity_sql(extracted.get('_issuer_user_name'))}) AS identity_user_name")
             else:
-                assert column in identity, column
-                exprs.append(f"{from_identity(column)} AS {column}")
-        exprs.append(f"CAST(\"{FILE_FIELD}\" AS INTEGER) AS file_idx")
-        names = [_LEAD, *self.fields, FILE_FIELD]
-        columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in names) + "}"
-        paths = "[" + ", ".join(f"'$.{path}'" for _, path in extracted) + "]"
-        identity_sql = (f", json_extract_string(\"userIdentity\", {paths}) AS _ui"
-                        if "userIdentity" in kept and extracted else "")
-        delimiter = SEPARATOR.decode()
-        quoting = ("quote = '\"', escape = '\\', strict_mode = true, nullstr = 'null', allow_quoted_nulls = false"
-                   if quoted else "quote = '', escape = ''")
-        return (
-            f"SELECT {', '.join(exprs)} FROM (SELECT *{identity_sql} FROM read_csv(?, delim = '{delimiter}', "
-            f"{quoting}, new_line = '\\n', header = false, auto_detect = false, columns = {columns}))"
-        )
+                exprs.append(f"{_identity_sql(extracted.get(column))} AS {column}")
+        exprs.append(f'"{FILE_FIELD}" AS file_idx')
+        types = {name: _field_type(name) for name in self.fields}
+        if "userIdentity" in types:
+            types["userIdentity"] = _struct_type(_path_tree(extracted.values()))
+        types[FILE_FIELD] = "INTEGER"
+        columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
+        return (f"SELECT {', '.join(exprs)} FROM read_json(?, format = 'newline_delimited', "
+                f"columns = {columns})")
 
 
-def _quoted_string(field: str) -> str:
-    """A token the CSV reader already unquoted (and an unquoted ``null`` made NULL)."""
-    return f'"{field}"'
+_ENCODER: Final = msgspec.json.Encoder()
 
 
-def _quoted_member(field: str) -> str:
-    """:func:`_member` of a token the CSV reader read: objects and arrays arrive verbatim. A member that is
-    a JSON string (CloudTrail writes none) arrives unquoted; unless its text is itself JSON it is quoted
-    again, so the column always holds valid JSON."""
-    x = f'"{field}"'
-    return f"CASE WHEN json_valid({x}) THEN {_minified(x)} ELSE CAST(to_json({x}) AS VARCHAR) END"
+def _identity_paths(identity: tuple[str, ...] | None) -> dict[str, str]:
+    """``{column: userIdentity path}`` of the identity columns kept (None: all), with the fallback of
+    ``identity_user_name`` when it is kept."""
+    wanted = {column for column, _ in _IDENTITY_PATHS} if identity is None else set(identity)
+    if "identity_user_name" in wanted:
+        wanted.add("_issuer_user_name")
+    return {column: path for column, path in _IDENTITY_PATHS if column in wanted}
 
 
-def _string(field: str) -> str:
-    """SQL turning a JSON token into text: a plain string token unquoted, anything else through JSON."""
-    x = f'"{field}"'
-    return (f"if(starts_with({x}, '\"') AND NOT contains({x}, '\\'), {x}[2:-2], "
-            f"json_extract_string({x}, '$'))")
+def _field_type(field: str) -> str:
+    """The JSON reader's type for a top-level field: JSON members stay JSON, everything else is text (a
+    time or boolean is cast by SQL, so that a bad one is NULL, not an error)."""
+    return "JSON" if field in _MEMBERS.values() else "VARCHAR"
 
 
-def _member(field: str) -> str:
-    """SQL for a JSON member: NULL for ``null``; minified (as DuckDB's JSON reader would) when it holds
-    whitespace or ``\\u`` escapes, so rules see one spelling whatever the source's formatting."""
-    x = f'"{field}"'
-    return f"CASE WHEN {x} = 'null' THEN NULL ELSE {_minified(x)} END"
+def _identity_sql(path: str | None) -> str:
+    """SQL reading one ``userIdentity`` path (``sessionContext.sessionIssuer.arn``) from the struct column."""
+    return "NULL" if path is None else '"userIdentity".' + ".".join(f'"{part}"' for part in path.split("."))
 
 
-def _minified(x: str) -> str:
-    return (f"CASE WHEN contains({x}, ' ') OR contains({x}, chr(9)) OR contains({x}, chr(13)) OR contains({x}, '\\u') "
-            f"THEN CAST(json({x}) AS VARCHAR) ELSE {x} END")
+PathTree = dict[str, "PathTree"]
 
 
-def _in_scope(scope: Scope, string: Callable[[str], str]) -> str:
-    """SQL testing whether a row is in ``scope``; ``string`` spells a field's text (see :meth:`RowCodec.select_sql`)."""
+def _path_tree(paths: Iterable[str]) -> PathTree:
+    """Dotted paths as nested dicts, leaves empty: ``["a", "b.c"]`` is ``{"a": {}, "b": {"c": {}}}``."""
+    tree: PathTree = {}
+    for path in paths:
+        node = tree
+        for part in path.split("."):
+            node = node.setdefault(part, {})
+    return tree
+
+
+def _struct_type(tree: PathTree) -> str:
+    """The DuckDB ``STRUCT`` type of a path tree (leaves are text)."""
+    members = ", ".join(f'"{name}" {_struct_type(child) if child else "VARCHAR"}' for name, child in tree.items())
+    return f"STRUCT({members})"
+
+
+def _struct(name: str, tree: PathTree) -> type[msgspec.Struct]:
+    """A msgspec struct holding only the paths of ``tree``: leaves raw JSON tokens, branches structs (absent:
+    None). Fields equal to their default are left out when encoding."""
+    fields: list[tuple[str, Any, Any]] = []
+    for key, child in tree.items():
+        if child:
+            fields.append((key, _struct(f"{name}_{key}", child) | None, None))
+        else:
+            fields.append((key, msgspec.Raw, _NULL))
+    return msgspec.defstruct(name, fields, omit_defaults=True, gc=False)
+
+
+def _in_scope(scope: Scope) -> str:
+    """SQL testing whether a row is in ``scope`` (see :meth:`RowCodec.select_sql`)."""
     terms = []
     for column, values in scope:
         field = _SCOPE_FIELDS[column.removeprefix("lower(").removesuffix(")")]
-        tested = string(field) if column in _SCOPE_FIELDS else f"lower({string(field)})"
+        tested = f'"{field}"' if column in _SCOPE_FIELDS else f'lower("{field}")'
         listed = ", ".join("'" + value.replace("'", "''") + "'" for value in values)
         terms.append(f"{tested} IN ({listed})")
     return " OR ".join(terms) or "false"
-
-
-def _split_escaped(data: bytes) -> tuple[list[Piece], list[Piece]]:
-    """Pieces of ``data``'s lines without, and with, a JSON escape other than ``\\"`` and ``\\\\`` (which the
-    CSV reader undoes as JSON does); the pieces are views of ``data``, nothing is copied.
-
-    A loop over ``find`` rather than a regular expression or a test per line: backslashes are rare, and
-    ``find`` skips to the next one at memory speed (a regex search was 2% of the whole load).
-    """
-    cuts: list[tuple[int, int]] = []
-    at = data.find(b"\\")
-    while at != -1:
-        if data[at + 1] in _CSV_ESCAPES:
-            at = data.find(b"\\", at + 2)
-            continue
-        start = data.rfind(b"\n", 0, at) + 1
-        end = data.find(b"\n", at) + 1 or len(data)
-        cuts.append((start, end))
-        at = data.find(b"\\", end)  # escapes never cross a line: go on from the next one
-    if not cuts:
-        return [data], []
-    view = memoryview(data)
-    kept = zip([0, *(end for _, end in cuts)], [*(start for start, _ in cuts), len(data)], strict=True)
-    return [view[a:b] for a, b in kept if b > a], [view[a:b] for a, b in cuts]
 
 
 def _pretty(raw: bytes) -> bool:
     """True when ``raw`` breaks a line near its start, as pretty-printed JSON does.
 
     Only the start is read: scanning a whole object for line breaks cost ~0.2 s a million events. A
-    one-line document with a line break inside a member further on is still caught: its line reaches
-    DuckDB in two pieces of the wrong width, the strict CSV reader rejects the batch, and the loader
-    reads its objects again by the careful path.
+    one-line document with a line break inside a member further on is still caught: the JSON reader
+    rejects the broken line, and the loader reads the batch's objects again by the careful path.
     """
     head = raw[:_HEAD].rstrip()
     return b"\n" in head or b"\r" in head
@@ -313,8 +278,15 @@ def codec(fields: frozenset[str] | None = None, scopes: tuple[tuple[str, Scope],
     in ``scopes`` (``(field, scope)`` pairs, e.g. ``("requestParameters", ...)``) only on the rows in its scope,
     and of the identity columns only ``identity`` (:func:`identity_read_by`; None: all of them)."""
     kept = tuple(f for f in RECORD_FIELDS if fields is None or f in fields or f in REQUIRED_FIELDS)
-    record = msgspec.defstruct(
-        "Record", [(name, msgspec.Raw, _NULL) for name in (*kept, FILE_FIELD)], gc=False)
+    identity_tree = _path_tree(_identity_paths(identity).values())
+    members: list[tuple[str, Any, Any]] = []
+    for name in kept:
+        if name == "userIdentity":
+            members.append((name, _struct("Identity", identity_tree) | None, None))
+        else:
+            members.append((name, msgspec.Raw, _NULL))
+    members.append((FILE_FIELD, int, -1))
+    record = msgspec.defstruct("Record", members, omit_defaults=True, gc=False)
     envelope = msgspec.defstruct("Envelope", [("Records", list[record])], gc=False)  # type: ignore[valid-type]
     return RowCodec(
         fields=kept,
