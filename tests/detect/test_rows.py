@@ -7,6 +7,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from cloudwarden.detect import load as load_module
 from cloudwarden.detect.cloudtrail_files import ReadReport
 from cloudwarden.detect.engine import CloudTrailDB, _fields_read
 from cloudwarden.detect.load import Loader, connect, list_objects
@@ -249,3 +252,32 @@ def test_only_the_identity_columns_read_are_extracted(tmp_path: Path) -> None:
     ]
     everything, _ = _load([path])
     assert everything["ev-30"]["access_key_id"] == "ASIA1" and everything["ev-30"]["identity_type"] == "AssumedRole"
+
+
+def test_batches_written_over_each_others_files_load_every_row_once(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Files of 5, 4, 1, 3, 1 and 2 records, handed to DuckDB about three records at a time: the two rows files
+    # are taken in turn and written over, and a batch shorter than the one before it in the same file (the
+    # first file's records are long) must not read that one's leftover lines.
+    sizes = [5, 4, 1, 3, 1, 2]
+    paths, number = [], 0
+    for i, size in enumerate(sizes):
+        records = [event(number + j, userAgent="a" * (2000 if i == 0 else 10)) for j in range(size)]
+        number += size
+        paths.append(write_trail_file(tmp_path / f"f{i}.json.gz", records))
+
+    def load(flush_rows: int) -> tuple[list[tuple[Any, ...]], ReadReport, Loader]:
+        conn = connect()
+        report = ReadReport()
+        loader = Loader(conn, flush_rows=flush_rows)
+        loader.load(list_objects(paths, report), report)
+        rows = conn.execute("SELECT event_id, user_agent, source_file FROM cloudtrail ORDER BY event_id").fetchall()
+        return rows, report, loader
+
+    careful: list[str] = []  # leftover lines would fail the JSON reader, and the careful path would mend it
+    monkeypatch.setattr(load_module, "decode_object", lambda name, *args: careful.append(name) or [])
+    batched, report, loader = load(3)
+    whole, _, _ = load(1_000_000)
+    assert report.clean and report.records == sum(sizes) == loader.stats.events
+    assert len(batched) == sum(sizes) and batched == whole
+    assert careful == []
