@@ -167,6 +167,11 @@ def test_decompress_reads_what_gzip_reads_and_rejects_what_it_rejects() -> None:
     assert decompress(one) == b'{"Records": []}'
     # Several members (concatenated gzip files): every member, as gzip.decompress reads them.
     assert decompress(gzip.compress(b"first\n") + gzip.compress(b"second\n")) == b"first\nsecond\n"
+    # Two members of the same size: the last trailer's size is the first member's too, and both are read.
+    assert decompress(one + one) == b'{"Records": []}' * 2
+    # A large file inflates into one buffer of its trailer's size, and reads the same as gzip.decompress.
+    text = b"".join(b'{"eventID": "%d", "eventName": "GetObject"}\n' % i for i in range(100_000))
+    assert decompress(gzip.compress(text)) == text
     with pytest.raises(EOFError):
         decompress(one[:-9])
     for bad in (one[:10] + b"\xff" * 20 + one[30:], one + b"trailing junk"):

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from cloudwarden.core.errors import BadInputError
 
@@ -176,15 +176,34 @@ def decompress(raw: bytes) -> bytes:
     """``gzip.decompress(raw)``, faster for the usual file of one gzip member.
 
     zlib checks the member's CRC as it inflates, where ``gzip.decompress`` checks it in a second pass over
-    the output (~15% of its time on CloudTrail files). Anything else (several members, bytes after the
-    member, a truncated or corrupt file) goes to ``gzip.decompress``, which reads or rejects it as before.
+    the output (~15% of its time on CloudTrail files). When the file holds one member, the size its trailer
+    gives is the output's: zlib inflates into one buffer of that size, in one call that releases the GIL
+    once (a buffer grown block by block takes the GIL back for every block, and waits for it while other
+    threads decode). Anything else (several members, bytes after the member, a truncated or corrupt file)
+    goes to ``gzip.decompress``, which reads or rejects it as before.
     """
+    size = int.from_bytes(raw[-4:], "little")
+    if _MIN_SIZED <= size <= _MAX_SIZED and raw.find(_MEMBER_START, 10) == -1:
+        try:
+            data = zlib.decompress(raw, 31, size)
+        except zlib.error:
+            return gzip.decompress(raw)
+        if len(data) == size:  # else bytes follow the member: its trailer is not the file's last 8 bytes
+            return data
+        return gzip.decompress(raw)
     inflater = zlib.decompressobj(wbits=31)
     try:
         data = inflater.decompress(raw)
     except zlib.error:
         return gzip.decompress(raw)
     return data if inflater.eof and not inflater.unused_data else gzip.decompress(raw)
+
+
+# One buffer of the trailer's size only for sizes a CloudTrail file can have, and when no second member can
+# start after the first's header (a member starts with these bytes; found by chance in ~2% of files).
+_MIN_SIZED: Final = 1
+_MAX_SIZED: Final = 1 << 30
+_MEMBER_START: Final = b"\x1f\x8b\x08"
 
 
 def gunzip(raw: bytes) -> bytes:
