@@ -256,9 +256,8 @@ def test_only_the_identity_columns_read_are_extracted(tmp_path: Path) -> None:
 
 def test_batches_written_over_each_others_files_load_every_row_once(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    # Files of 5, 4, 1, 3, 1 and 2 records, handed to DuckDB about three records at a time: the two rows files
-    # are taken in turn and written over, and a batch shorter than the one before it in the same file (the
-    # first file's records are long) must not read that one's leftover lines.
+    # Files of 5, 4, 1, 3, 1 and 2 records (the first file's long), handed to DuckDB about three records at a
+    # time: four batches, one inserted while the next is written, each read once and whole.
     sizes = [5, 4, 1, 3, 1, 2]
     paths, number = [], 0
     for i, size in enumerate(sizes):
@@ -274,7 +273,7 @@ def test_batches_written_over_each_others_files_load_every_row_once(tmp_path: Pa
         rows = conn.execute("SELECT event_id, user_agent, source_file FROM cloudtrail ORDER BY event_id").fetchall()
         return rows, report, loader
 
-    careful: list[str] = []  # leftover lines would fail the JSON reader, and the careful path would mend it
+    careful: list[str] = []  # a batch the JSON reader rejects would be read again by the careful path
     monkeypatch.setattr(load_module, "decode_object", lambda name, *args: careful.append(name) or [])
     batched, report, loader = load(3)
     whole, _, _ = load(1_000_000)
