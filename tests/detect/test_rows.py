@@ -252,6 +252,10 @@ def test_only_the_identity_columns_read_are_extracted(tmp_path: Path) -> None:
     ]
     everything, _ = _load([path])
     assert everything["ev-30"]["access_key_id"] == "ASIA1" and everything["ev-30"]["identity_type"] == "AssumedRole"
+    conn = connect()
+    Loader(conn, identity=()).load(list_objects([path], report), report)  # none wanted: none read
+    assert conn.execute("SELECT count(*), count(identity_arn), count(identity_user_name), count(session_issuer_type)"
+                        " FROM cloudtrail").fetchall() == [(2, 0, 0, 0)]
 
 
 def test_batches_written_over_each_others_files_load_every_row_once(tmp_path: Path,

@@ -277,8 +277,9 @@ def codec(fields: frozenset[str] | None = None, scopes: tuple[tuple[str, Scope],
     """The :class:`RowCodec` keeping ``fields`` (None: every field the table is built from), each member named
     in ``scopes`` (``(field, scope)`` pairs, e.g. ``("requestParameters", ...)``) only on the rows in its scope,
     and of the identity columns only ``identity`` (:func:`identity_read_by`; None: all of them)."""
-    kept = tuple(f for f in RECORD_FIELDS if fields is None or f in fields or f in REQUIRED_FIELDS)
     identity_tree = _path_tree(_identity_paths(identity).values())
+    kept = tuple(f for f in RECORD_FIELDS if (fields is None or f in fields or f in REQUIRED_FIELDS)
+                 and (f != "userIdentity" or identity_tree))  # no identity column wanted: no userIdentity
     members: list[tuple[str, Any, Any]] = []
     for name in kept:
         if name == "userIdentity":
