@@ -441,7 +441,7 @@ def child_floor(paths: list[str], fields: list[str]) -> None:
 
     The fastest decode measured is msgspec into a struct of raw JSON tokens holding only the record fields
     the rules name, ``userIdentity`` whole (a typed struct with strings and dates costs ~30% more, and
-    cloudwarden's own, which picks the identity paths out of ``userIdentity``, ~10% more);
+    cloudwarden's own, which also picks the identity paths out of ``userIdentity``, is no faster);
     the fastest gunzip, zlib checking the CRC as it inflates (``cloudwarden.detect.cloudtrail_files.decompress``;
     ``gzip.decompress`` takes ~15% longer).
     The fields are worked out by the parent, so the floor's time holds no rule loading.

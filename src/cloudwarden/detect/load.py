@@ -652,7 +652,6 @@ class _Batch:
         self.size = 0
         self.records = 0
         self.events_size = 0
-        self.rows_size = 0
         self._rows: Any = None
         self._events: Any = None
 
@@ -662,7 +661,6 @@ class _Batch:
             self._rows = self.rows_path.open("wb")
         self._rows.write(data)
         self.rows.append((obj, index, records))
-        self.rows_size += len(data)
         self.size += len(data)
         self.records += records
 
