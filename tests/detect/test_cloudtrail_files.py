@@ -176,7 +176,8 @@ def test_decompress_reads_what_gzip_reads_and_rejects_what_it_rejects() -> None:
     assert decompress(packed) == text
     with pytest.raises(EOFError):
         decompress(one[:-9])
-    for bad in (one[:10] + b"\xff" * 20 + one[30:], one + b"trailing junk"):
+    bad_crc = one[:-8] + bytes([one[-8] ^ 0xFF]) + one[-7:]  # the member's CRC-32 no longer matches its data
+    for bad in (one[:10] + b"\xff" * 20 + one[30:], one + b"trailing junk", bad_crc, bad_crc + one):
         with pytest.raises(Exception) as caught:
             gzip.decompress(bad)
         with pytest.raises(Exception) as ours:

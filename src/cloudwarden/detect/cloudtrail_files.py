@@ -22,13 +22,26 @@ from __future__ import annotations
 import gzip
 import json
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from cloudwarden.core.errors import BadInputError
+
+# Intel's ISA-L (``isal``) inflates CloudTrail's files ~2.4x faster than zlib, with the same format and
+# checks; where it has no wheel, the standard library's zlib.
+_inflate: Callable[[bytes, int, int], bytes] = zlib.decompress
+_inflater: Callable[..., Any] = zlib.decompressobj
+_INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,)
+try:
+    from isal import isal_zlib
+except ImportError:  # pragma: no cover - isal is a dependency; this is for platforms it does not build on
+    pass
+else:
+    _inflate, _inflater = isal_zlib.decompress, isal_zlib.decompressobj
+    _INFLATE_ERRORS = (cast("type[Exception]", isal_zlib.error),)  # its stub types the class as an instance
 
 CloudTrailRecord = dict[str, Any]
 """One CloudTrail event as CloudTrail wrote it (``eventTime``, ``eventSource``, ``userIdentity``, ...)."""
@@ -175,26 +188,27 @@ def parse_log_bytes(name: str, raw: bytes, report: ReadReport) -> list[CloudTrai
 def decompress(raw: bytes) -> bytes:
     """``gzip.decompress(raw)``, faster for the usual file of one gzip member.
 
-    zlib checks the member's CRC as it inflates, where ``gzip.decompress`` checks it in a second pass over
-    the output (~15% of its time on CloudTrail files). When the file holds one member, the size its trailer
-    gives is the output's: zlib inflates into one buffer of that size, in one call that releases the GIL
-    once (a buffer grown block by block takes the GIL back for every block, and waits for it while other
-    threads decode). Anything else (several members, bytes after the member, a truncated or corrupt file)
-    goes to ``gzip.decompress``, which reads or rejects it as before.
+    ISA-L (``isal``; zlib where it is not installed) checks the member's CRC as it inflates, where
+    ``gzip.decompress`` checks it in a second pass over the output and inflates with zlib (together ~3x
+    slower on CloudTrail files). When the file holds one member, the size its trailer gives is the output's:
+    it is inflated into one buffer of that size, in one call that releases the GIL once (zlib growing a
+    buffer block by block takes the GIL back for every block, and waits for it while other threads decode).
+    Anything else (several members, bytes after the member, a truncated or corrupt file) goes to
+    ``gzip.decompress``, which reads or rejects it as before.
     """
     size = int.from_bytes(raw[-4:], "little")
     if _MIN_SIZED <= size <= _MAX_SIZED and raw.find(_MEMBER_START, 10) == -1:
         try:
-            data = zlib.decompress(raw, 31, size)
-        except zlib.error:
+            data = _inflate(raw, 31, size)
+        except _INFLATE_ERRORS:
             return gzip.decompress(raw)
         if len(data) == size:  # else bytes follow the member: its trailer is not the file's last 8 bytes
             return data
         return gzip.decompress(raw)
-    inflater = zlib.decompressobj(wbits=31)
+    inflater = _inflater(wbits=31)
     try:
         data = inflater.decompress(raw)
-    except zlib.error:
+    except _INFLATE_ERRORS:
         return gzip.decompress(raw)
     return data if inflater.eof and not inflater.unused_data else gzip.decompress(raw)
 

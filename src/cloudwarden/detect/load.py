@@ -413,7 +413,7 @@ def create_table(conn: duckdb.DuckDBPyConnection) -> None:
 class Loader:
     """Appends objects' events to the ``cloudtrail`` table of ``conn``, keeping only ``since <= t < until``.
 
-    Three things overlap: reading and gunzipping the next objects (threads: zlib and file reads release the
+    Three things overlap: reading and gunzipping the next objects (threads: inflating and file reads release the
     GIL), turning records into rows (this thread; :mod:`cloudwarden.detect.rows`), and DuckDB inserting the
     previous batch (a thread on its own cursor: DuckDB releases the GIL). ``fields`` are the record fields
     to keep (see :func:`cloudwarden.detect.rows.fields_read_by`; None keeps all); the others are NULL, and
