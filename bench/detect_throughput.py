@@ -585,7 +585,9 @@ def measure_floor(paths: list[str], events: int) -> Measured:
         got = _json_tail(stdout).get("events")
         if got != events:
             sys.exit(f"floor decoded {got} events, expected {events}")
-        return "gunzip (2 threads) + msgspec decode of the rules' fields"
+        from cloudwarden.detect.cloudtrail_files import INFLATER
+
+        return f"gunzip ({INFLATER}, 2 threads) + msgspec decode of the rules' fields"
 
     argv = [sys.executable, __file__, "--child", "floor", "--fields", ",".join(rule_fields()), *paths]
     return run_child("floor", argv, events, detail)
