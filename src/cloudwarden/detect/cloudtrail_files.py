@@ -193,8 +193,9 @@ def decompress(raw: bytes) -> bytes:
     ISA-L (``isal``; zlib where it is not installed) checks the member's CRC as it inflates, where
     ``gzip.decompress`` checks it in a second pass over the output and inflates with zlib (together ~3x
     slower on CloudTrail files). When the file holds one member, the size its trailer gives is the output's:
-    it is inflated into one buffer of that size, in one call that releases the GIL once (zlib growing a
-    buffer block by block takes the GIL back for every block, and waits for it while other threads decode).
+    it is inflated into one buffer of that size, in one call that releases the GIL while it inflates (zlib
+    growing a buffer block by block takes the GIL back for every block, and waits for it while other threads
+    decode).
     Anything else (several members, bytes after the member, a truncated or corrupt file) goes to
     ``gzip.decompress``, which reads or rejects it as before.
     """
