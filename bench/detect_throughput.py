@@ -449,7 +449,7 @@ def child_floor(paths: list[str], fields: list[str]) -> None:
     """
     import msgspec
 
-    from cloudwarden.detect.cloudtrail_files import decompress
+    from cloudwarden.detect.cloudtrail_files import INFLATER, decompress
 
     null = msgspec.Raw(b"null")
     record = msgspec.defstruct("Record", [(name, msgspec.Raw, null) for name in fields], gc=False)
@@ -459,7 +459,7 @@ def child_floor(paths: list[str], fields: list[str]) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         for raw in pool.map(lambda p: decompress(Path(p).read_bytes()), paths):
             events += len(decoder.decode(raw).Records)
-    print(json.dumps({"events": events}))
+    print(json.dumps({"events": events, "inflater": INFLATER}))
 
 
 def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -582,12 +582,10 @@ def _json_tail(stdout: str) -> dict[str, Any]:
 
 def measure_floor(paths: list[str], events: int) -> Measured:
     def detail(stdout: str) -> str:
-        got = _json_tail(stdout).get("events")
-        if got != events:
-            sys.exit(f"floor decoded {got} events, expected {events}")
-        from cloudwarden.detect.cloudtrail_files import INFLATER
-
-        return f"gunzip ({INFLATER}, 2 threads) + msgspec decode of the rules' fields"
+        info = _json_tail(stdout)
+        if info.get("events") != events:
+            sys.exit(f"floor decoded {info.get('events')} events, expected {events}")
+        return f"gunzip ({info.get('inflater')}, 2 threads) + msgspec decode of the rules' fields"
 
     argv = [sys.executable, __file__, "--child", "floor", "--fields", ",".join(rule_fields()), *paths]
     return run_child("floor", argv, events, detail)

@@ -38,7 +38,7 @@ _INFLATE_ERRORS: tuple[type[Exception], ...] = (zlib.error,)
 INFLATER = "zlib"  # which of the two inflates (what the benchmark reports)
 try:
     from isal import isal_zlib
-except ImportError:  # pragma: no cover - isal is a dependency; this is for platforms it does not build on
+except ImportError:  # isal is a dependency; this is for a platform it has no wheel for
     pass
 else:
     _inflate, _inflater = isal_zlib.decompress, isal_zlib.decompressobj
