@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import subprocess
+import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -88,3 +92,36 @@ def test_parse_time() -> None:
     assert parse_time("7d", "--since", now) == datetime(2026, 2, 22, 12, 0, tzinfo=UTC)
     assert parse_time("2026-03-01T09:30:00", "--since") == datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
     assert parse_time("2026-03-01T09:30:00+01:00", "--since").astimezone(UTC).hour == 8
+
+
+def test_detect_removes_and_reports_the_scratch_of_a_killed_run(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", _SCRATCH_HOLDER, str(temp)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    assert holder.stdout is not None
+    left = Path(holder.stdout.readline().strip())
+    holder.kill()  # SIGKILL: it cannot clean up
+    holder.wait(timeout=30)
+    assert left.is_dir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    _logs(tmp_path / "logs")
+    result = RUNNER.invoke(APP, _args(tmp_path, "--reread"))
+    assert result.exit_code == 0, result.output
+    assert "removed 1 scratch directories (2.0 MB) left by runs that were killed" in result.output
+    assert not left.exists()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["detect"]["stale_scratch_removed"] == 1
+    assert summary["detect"]["stale_scratch_bytes"] == 2_000_000
+
+
+_SCRATCH_HOLDER = """
+import sys, time
+from pathlib import Path
+from cloudwarden.core.scratch import ScratchDir
+scratch = ScratchDir("cw-ct-", parent=sys.argv[1])
+(Path(scratch.name) / "rows-1.jsonl").write_bytes(b"x" * 2_000_000)
+print(scratch.name, flush=True)
+time.sleep(120)
+"""

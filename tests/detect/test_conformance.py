@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,14 @@ def spark() -> Iterator[Any]:
     yield session
     session.stop()
 
+
+
+def test_building_a_session_leaves_no_scratch(spark: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cloudwarden.detect.spark.session import build_session
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    assert build_session() is spark  # the active session, built again: its log configuration is written first
+    assert list(tmp_path.iterdir()) == []
 
 @pytest.fixture(scope="module")
 def rules() -> RuleSet:

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,26 @@ def test_kill_9_mid_run_then_rerun_matches_an_uninterrupted_run(tmp_path: Path) 
         assert partial and partial != expected  # the kill left it half done
         _detect(logs, store, chunk_bytes=chunk, run_id=store.start_run("detect"))
         assert _state(store) == expected
+
+
+def test_the_next_run_removes_the_scratch_a_killed_run_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    logs = tmp_path / "logs"
+    _corpus(logs, files=15)
+    chunk = _chunk_of(logs, 5)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    killed = tmp_path / "killed.duckdb"
+    proc = subprocess.run([sys.executable, "-c", _KILLER, str(logs), str(killed), "2", str(chunk),
+                           ",".join(CRASH_RULES)],
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "TMPDIR": str(temp)})
+    assert proc.returncode == -9, proc.stderr
+    left = [p for p in temp.iterdir() if p.name.startswith("cw-")]
+    assert left  # the kill came while the run's carried tail was in scratch
+    size = sum(f.stat().st_size for d in left for f in d.rglob("*") if f.is_file())
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    with Store.open(killed) as store:
+        result = _detect(logs, store, chunk_bytes=chunk, run_id=store.start_run("detect"))
+    assert result.stats["stale_scratch_removed"] == len(left)
+    assert result.stats["stale_scratch_bytes"] == size
+    assert [p for p in temp.iterdir() if p.name.startswith("cw-")] == []  # and the re-run's own are gone too

@@ -264,6 +264,9 @@ def _print(console: Console, result: DetectionResult) -> None:
         f"({stats.get('objects_already_read', 0)} already read) · {stats.get('rules', 0)} rules · "
         f"{len(result.findings)} findings · {stats.get('timings', {}).get('total', 0):.2f}s"
     )
+    if stats.get("stale_scratch_removed"):
+        console.print(f"removed {stats['stale_scratch_removed']} scratch directories "
+                      f"({stats.get('stale_scratch_bytes', 0) / 1e6:.1f} MB) left by runs that were killed")
     network = stats.get("network")
     if network:
         console.print(f"network logs: {network.get('flow_records', 0)} flow records, "

@@ -34,7 +34,6 @@ anywhere leaves either the old tail or the new one, matching the checkpoints (se
 from __future__ import annotations
 
 import itertools
-import tempfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +42,7 @@ from typing import Final
 
 import duckdb
 
+from cloudwarden.core.scratch import ScratchDir
 from cloudwarden.detect.compile import (
     CITED_TABLE,
     CONTEXT_COLUMNS,
@@ -119,10 +119,10 @@ class Relay:
         self._store = store
         self._chunks = chunks
         self._logs = logs
-        self._scratch: tempfile.TemporaryDirectory[str] | None = None
+        self._scratch: ScratchDir | None = None
 
     def __enter__(self) -> Relay:
-        self._scratch = tempfile.TemporaryDirectory(prefix="cw-carry-")
+        self._scratch = ScratchDir("cw-carry-")
         if self._store is not None and self.windowed and self._chunks:
             self.tail = load(self._store, Path(self._scratch.name), self._logs)
         return self

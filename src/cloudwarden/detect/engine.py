@@ -25,7 +25,6 @@ Public API (stable; the Sigma compiler and the CLI build on it):
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -37,8 +36,10 @@ from typing import Any, Final, Generic, Protocol, TypeVar
 import duckdb
 
 from cloudwarden.aws.target import AwsTarget
+from cloudwarden.core import scratch
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Evidence, Finding, ResourceRef, Source, Status, finding_id
+from cloudwarden.core.scratch import ScratchDir
 from cloudwarden.detect import carry, checkpoints
 from cloudwarden.detect.cloudtrail_files import ReadReport
 from cloudwarden.detect.compile import (
@@ -108,9 +109,9 @@ class CloudTrailDB:
 
     def __init__(self, conn: duckdb.DuckDBPyConnection | None = None, *, intel: ThreatIntel | None = None,
                  memory_limit: str | None = None) -> None:
-        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        self._spill: ScratchDir | None = None
         if conn is None and memory_limit:
-            self._spill = tempfile.TemporaryDirectory(prefix="cw-spill-")
+            self._spill = ScratchDir("cw-spill-")
             conn = connect(memory_limit=memory_limit, spill_dir=Path(self._spill.name))
         self.conn = conn if conn is not None else connect()
         self.intel = intel if intel is not None else ThreatIntel()
@@ -578,8 +579,15 @@ def run_chunks(objects: Sequence[LogObject], read: Callable[[DB, list[LogObject]
     with a store, its findings committed with its checkpoints (under ``run.logs.source``) and the tail it
     leaves. The chunks' findings.
 
-    One loop for every reader (CloudTrail files, Security Lake Parquet, flow and resolver query logs).
+    One loop for every reader (CloudTrail files, Security Lake Parquet, flow and resolver query logs). It
+    starts by removing the scratch directories of runs that were killed (:func:`cloudwarden.core.scratch.sweep`;
+    when there were any, ``run.totals`` counts them as ``stale_scratch_removed`` and their bytes as
+    ``stale_scratch_bytes``).
     """
+    swept = scratch.sweep()
+    if swept.directories:
+        run.totals["stale_scratch_removed"] = run.totals.get("stale_scratch_removed", 0) + swept.directories
+        run.totals["stale_scratch_bytes"] = run.totals.get("stale_scratch_bytes", 0) + swept.bytes
     found: list[Finding] = []
     chunks = list(iter_chunks(objects, chunk_bytes))
     with carry.Relay(run.rules, run.store, len(chunks), run.logs) as relay:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +26,7 @@ import msgspec
 
 from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError, RuntimeFailure
+from cloudwarden.core.scratch import ScratchDir
 from cloudwarden.detect.cloudtrail_files import (
     LOG_SUFFIXES,
     ReadReport,
@@ -447,7 +447,7 @@ class Loader:
     def load(self, objects: Iterable[LogObject], report: ReadReport) -> int:
         """Read and insert every object; returns the number of events inserted. Bad ones go into ``report``."""
         before = self.stats.events
-        with tempfile.TemporaryDirectory(prefix="cw-ct-", dir=self._scratch_parent) as tmp, \
+        with ScratchDir("cw-ct-", parent=self._scratch_parent) as tmp, \
                 ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="cw-read") as readers, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="cw-insert") as inserter:
             scratch = Path(tmp)
@@ -474,7 +474,7 @@ class Loader:
 
     def load_events(self, name: str, events: list[Event]) -> int:
         """Insert already-decoded events as coming from ``name`` (tests and in-memory sources)."""
-        with tempfile.TemporaryDirectory(prefix="cw-ct-", dir=self._scratch_parent) as tmp:
+        with ScratchDir("cw-ct-", parent=self._scratch_parent) as tmp:
             batch = _Batch(Path(tmp))
             kept = self._keep(self._register(batch, name), events)
             batch.add_events(_ENCODER.encode_lines(kept))

@@ -22,7 +22,6 @@ this one shares its public pieces (``CloudTrailDB``, ``merge_findings``, the che
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ import duckdb
 from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Finding
+from cloudwarden.core.scratch import ScratchDir
 from cloudwarden.detect import checkpoints, ocsf
 from cloudwarden.detect.cloudtrail_files import ReadReport, SkippedFile, SkippedRecord
 from cloudwarden.detect.engine import (
@@ -120,7 +120,7 @@ def load_parquet(conn: duckdb.DuckDBPyConnection, objects: Sequence[LogObject], 
     ``report.records_skipped`` (one entry per file, with the count). Only ``since <= time < until`` is kept.
     """
     stats = OcsfLoadStats()
-    with tempfile.TemporaryDirectory(prefix="cw-ocsf-") as scratch:
+    with ScratchDir("cw-ocsf-") as scratch:
         groups: dict[tuple[tuple[str, str], ...], list[tuple[str, LogObject]]] = {}
         for index, obj in enumerate(objects):
             local = _local_copy(obj, Path(scratch) / f"{index}.parquet", report, stats)

@@ -42,7 +42,6 @@ carried record keeps what was derived when it was read.
 from __future__ import annotations
 
 import functools
-import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, timedelta
@@ -56,6 +55,7 @@ import duckdb
 from cloudwarden.aws.target import AwsTarget
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Evidence, Finding, ResourceRef, Source, Status, finding_id
+from cloudwarden.core.scratch import ScratchDir
 from cloudwarden.detect import carry, checkpoints
 from cloudwarden.detect.cloudtrail_files import ReadReport
 from cloudwarden.detect.compile import MAX_EVIDENCE_IDS, compile_rule_set, create_cited_table
@@ -148,10 +148,10 @@ class NetworkDB:
     """An in-memory DuckDB holding ``flow_logs``, ``dns_logs``, the instance map and the intel tables."""
 
     def __init__(self, *, intel: ThreatIntel | None = None, memory_limit: str | None = None) -> None:
-        self._spill: tempfile.TemporaryDirectory[str] | None = None
+        self._spill: ScratchDir | None = None
         self.conn = duckdb.connect(":memory:")
         if memory_limit:  # beyond it, tables and queries spill to a scratch directory of their own
-            self._spill = tempfile.TemporaryDirectory(prefix="cw-spill-")
+            self._spill = ScratchDir("cw-spill-")
             cap_memory(self.conn, memory_limit, Path(self._spill.name))
         self.conn.execute("SET TimeZone = 'UTC'")
         self.intel = intel if intel is not None else ThreatIntel()
@@ -177,7 +177,7 @@ class NetworkDB:
     def read_flow_objects(self, objects: Sequence[LogObject], report: ReadReport) -> int:
         """Read listed flow log objects (one already read is not read again); returns records added."""
         fresh = self._fresh(objects)
-        with tempfile.TemporaryDirectory(prefix="cw-net-") as scratch:
+        with ScratchDir("cw-net-") as scratch:
             return load_flow_objects(self.conn, fresh, report, Path(scratch), self._register)
 
     def load_dns_logs(self, paths: Sequence[str | Path], report: ReadReport, *, target: AwsTarget | None = None,
@@ -188,7 +188,7 @@ class NetworkDB:
     def read_dns_objects(self, objects: Sequence[LogObject], report: ReadReport) -> int:
         """Read listed resolver query log objects (one already read is not read again); returns queries added."""
         fresh = self._fresh(objects)
-        with tempfile.TemporaryDirectory(prefix="cw-net-") as scratch:
+        with ScratchDir("cw-net-") as scratch:
             return load_dns_objects(self.conn, fresh, report, Path(scratch), self._register)
 
     def _fresh(self, objects: Sequence[LogObject]) -> list[LogObject]:

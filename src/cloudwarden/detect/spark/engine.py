@@ -13,7 +13,6 @@ objects through the same function, so ids, counts, first/last seen and event ids
 
 from __future__ import annotations
 
-import tempfile
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Finding
+from cloudwarden.core.scratch import ScratchDir
 from cloudwarden.detect.compile import compile_rule_set, grouped_sql, is_windowed
 from cloudwarden.detect.dialect import SPARK
 from cloudwarden.detect.engine import CloudTrailDB, finding_from_row
@@ -107,7 +107,7 @@ class SparkEvaluator:
         self.spark = spark
 
     def __call__(self, db: CloudTrailDB, rules: Sequence[Rule], allowlist: Allowlist | None) -> list[Finding]:
-        with tempfile.TemporaryDirectory(prefix="cw-spark-table-") as scratch:
+        with ScratchDir("cw-spark-table-") as scratch:
             frame = load.from_duckdb(self.spark, db.conn, Path(scratch))
             try:
                 load.intel_from_duckdb(self.spark, db.conn)

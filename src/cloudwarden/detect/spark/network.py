@@ -11,13 +11,13 @@ the same function, so ids, counts, first/last seen, cited records and evidence d
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.core.finding import Finding
+from cloudwarden.core.scratch import ScratchDir
 from cloudwarden.detect.compile import compile_rule_set
 from cloudwarden.detect.dialect import SPARK
 from cloudwarden.detect.netlogs.engine import NetworkDB, finding_from_row, grouped_sql, network_rules
@@ -49,7 +49,7 @@ class SparkNetworkEvaluator:
         active = network_rules([rule for rule in rules if rule.enabled])
         if not active:
             return []
-        with tempfile.TemporaryDirectory(prefix="cw-spark-net-") as scratch:
+        with ScratchDir("cw-spark-net-") as scratch:
             frames = [load.table_from_duckdb(self.spark, db.conn, table, columns, Path(scratch))
                       for table, columns in _TABLES]
             try:

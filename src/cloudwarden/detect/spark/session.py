@@ -2,8 +2,8 @@
 
 Local mode (``local[2]``) suits a laptop and CI: two worker threads, two shuffle partitions (the default
 200 makes every small query slow), no web UI, no progress bars, warnings and errors of Spark's own logs
-only (a log4j2 configuration written next to the session, since Spark reads it before any Python code
-runs), UTC as the session time zone (CloudTrail times are UTC and the table's ``event_time`` is a
+only (a log4j2 configuration in a scratch directory, read when the JVM starts and removed once the
+session is built), UTC as the session time zone (CloudTrail times are UTC and the table's ``event_time`` is a
 timestamp without zone). ``--spark-master URL`` (``spark://host:7077``, ``yarn``, ``k8s://...``) points
 the engine at a cluster; ``spark_conf`` adds settings such as the hadoop-aws package for ``s3a://``.
 
@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from cloudwarden.core.errors import BadInputError, RuntimeFailure
+from cloudwarden.core.scratch import ScratchDir
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -88,18 +88,20 @@ def build_session(master: str | None = None, conf: Mapping[str, str] | None = No
     require_pyspark()
     from pyspark.sql import SparkSession
 
-    log_dir = Path(tempfile.mkdtemp(prefix="cw-spark-"))
-    (log_dir / "log4j2.properties").write_text(_LOG4J2, encoding="utf-8")
-    builder = SparkSession.builder
-    for key, value in session_conf(master or DEFAULT_MASTER, conf, log_dir=log_dir).items():
-        builder = builder.config(key, value)
-    # pyspark logs every failed query's context at ERROR; a failed rule is reported as BadInputError instead.
-    logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
-    try:
-        session = builder.getOrCreate()
-    except Exception as exc:  # the JVM did not start: Java missing, bad master URL, ...
-        raise RuntimeFailure(f"cannot start Spark ({master or DEFAULT_MASTER}): {exc} "
-                             "(the Spark engine needs Java 17 or later on PATH or in JAVA_HOME)") from None
+    # The JVM reads the log configuration when it starts, so the file is removed once the session is built.
+    with ScratchDir("cw-spark-") as scratch:
+        log_dir = Path(scratch)
+        (log_dir / "log4j2.properties").write_text(_LOG4J2, encoding="utf-8")
+        builder = SparkSession.builder
+        for key, value in session_conf(master or DEFAULT_MASTER, conf, log_dir=log_dir).items():
+            builder = builder.config(key, value)
+        # pyspark logs every failed query's context at ERROR; a failed rule is reported as BadInputError instead.
+        logging.getLogger("SQLQueryContextLogger").setLevel(logging.CRITICAL)
+        try:
+            session = builder.getOrCreate()
+        except Exception as exc:  # the JVM did not start: Java missing, bad master URL, ...
+            raise RuntimeFailure(f"cannot start Spark ({master or DEFAULT_MASTER}): {exc} "
+                                 "(the Spark engine needs Java 17 or later on PATH or in JAVA_HOME)") from None
     session.sparkContext.setLogLevel("ERROR")
     return session
 
