@@ -22,6 +22,7 @@ from rich.table import Table
 
 from cloudwarden import __version__
 from cloudwarden.aws.target import AwsTarget
+from cloudwarden.cli.detect_progress import DetectProgress
 from cloudwarden.cli.options import (
     DEFAULT_FORMATS,
     DEFAULT_OUTPUT_DIR,
@@ -161,15 +162,16 @@ def detect(
     intel = ThreatIntel.load(threat_intel or [])
     target = AwsTarget(endpoint_url=options.endpoint_url, profile=options.profile)
     console = Console(quiet=options.quiet, highlight=False)
+    progress = DetectProgress.for_terminal(options.quiet)
     if reread:
         result = run_detection(logs, rules=ruleset.rules, allowlist=ruleset.allowlist, since=start, until=end,
                                intel=intel, engine=engine, target=target, memory_limit=memory_limit,
-                               spark_master=spark_master)
+                               spark_master=spark_master, progress=progress)
         if flow_logs or dns_logs:
             instances = _instances(store_path)
             result = _with_network(result, _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
                                                     instances, spark_master=spark_master,
-                                                    memory_limit=memory_limit))
+                                                    memory_limit=memory_limit, progress=progress))
     else:
         from cloudwarden.detect.baselines import BaselineDetector  # only runs that keep a store learn baselines
         from cloudwarden.detect.netlogs.instances import InstanceMap
@@ -180,11 +182,12 @@ def detect(
             analyzers = [BaselineDetector(store, allowlist=ruleset.allowlist)] if baselines else []
             result = run_detection(logs, rules=ruleset.rules, allowlist=ruleset.allowlist, since=start, until=end,
                                    intel=intel, engine=engine, target=target, store=store, run_id=run_id,
-                                   memory_limit=memory_limit, spark_master=spark_master, analyzers=analyzers)
+                                   memory_limit=memory_limit, spark_master=spark_master, analyzers=analyzers,
+                                   progress=progress)
             if flow_logs or dns_logs:
                 network = _network(flow_logs, dns_logs, ruleset.allowlist, intel, engine, target,
                                    InstanceMap.from_store(store), store=store, run_id=run_id,
-                                   spark_master=spark_master, memory_limit=memory_limit)
+                                   spark_master=spark_master, memory_limit=memory_limit, progress=progress)
                 result = _with_network(result, network)
             store.end_run(run_id, "succeeded", dict(result.stats))
     _write(result, options.output_dir, options.formats, [*logs, *(flow_logs or []), *(dns_logs or [])])
@@ -207,13 +210,14 @@ def _reader(log_format: str) -> Callable[..., DetectionResult]:
 def _network(flow_logs: list[str] | None, dns_logs: list[str] | None, allowlist: Allowlist, intel: ThreatIntel,
              engine: str, target: AwsTarget, instances: InstanceMap, *, store: Store | None = None,
              run_id: str | None = None, spark_master: str | None = None,
-             memory_limit: str | None = DEFAULT_MEMORY_LIMIT) -> DetectionResult:
+             memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+             progress: DetectProgress | None = None) -> DetectionResult:
     """Network detection; with ``store`` it reads only unread objects and commits findings with checkpoints."""
     from cloudwarden.detect.netlogs.engine import run_network_detection  # only with --flow-logs/--dns-logs
 
     return run_network_detection(flow_logs or [], dns_logs or [], allowlist=allowlist, intel=intel, engine=engine,
                                  target=target, instances=instances, store=store, run_id=run_id,
-                                 spark_master=spark_master, memory_limit=memory_limit)
+                                 spark_master=spark_master, memory_limit=memory_limit, progress=progress)
 
 
 def _instances(store_path: Path) -> InstanceMap:

@@ -58,6 +58,7 @@ from cloudwarden.detect.compile import (
 )
 from cloudwarden.detect.dialect import DIALECTS, DUCKDB, Dialect
 from cloudwarden.detect.load import Loader, LogObject, connect, iter_chunks, list_objects, load_records
+from cloudwarden.detect.progress import SILENT, Meter, RunProgress
 from cloudwarden.detect.rows import fields_read_by, identity_read_by
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.rules.prerequisite import EVENT_COUNTS_SQL, EventCount
@@ -386,6 +387,7 @@ def run_detection(
     spark_master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
     analyzers: Sequence[ChunkAnalyzer] = (),
+    progress: RunProgress | None = None,
 ) -> DetectionResult:
     """Detect over ``log_paths`` with ``rules``; see the module docstring.
 
@@ -396,7 +398,8 @@ def run_detection(
     directory beyond it. ``hook`` is called between commit steps (tests simulate crashes).
     With ``engine="spark"`` the rules run on a SparkSession (``spark_master``, default ``local[2]``; an
     active session is reused); ``s3a://`` paths need that engine. ``analyzers`` run on each loaded chunk
-    after the rules (not on ``s3a://`` paths, which never become a DuckDB chunk).
+    after the rules (not on ``s3a://`` paths, which never become a DuckDB chunk). ``progress`` hears how the
+    run goes (:mod:`cloudwarden.detect.progress`; not on ``s3a://`` paths).
     """
     dialect = dialect_for(engine)
     native = [str(p) for p in log_paths if str(p).startswith("s3a://")]
@@ -417,11 +420,12 @@ def run_detection(
                                              intel if intel is not None else ThreatIntel.load())
                 return DetectionResult(findings=findings, read_report=ReadReport(), stats=stats)
             return _run_detection(log_paths, rules, store, since, until, intel, allowlist, dialect, target,
-                                  run_id, chunk_bytes, memory_limit, hook, SparkEvaluator(spark), analyzers)
+                                  run_id, chunk_bytes, memory_limit, hook, SparkEvaluator(spark), analyzers,
+                                  progress=progress)
     validation = Validation(rules, dialect, allowlist)
     result = _run_detection(log_paths, rules, store, since, until, intel, allowlist, dialect, target, run_id,
                             chunk_bytes, memory_limit, hook, validation.before(_duckdb_evaluator(dialect)), analyzers,
-                            check=validation.check)
+                            check=validation.check, progress=progress)
     validation.wait()  # a run that read nothing still says which rule is wrong
     return result
 
@@ -470,7 +474,8 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
                    allowlist: Allowlist | None, dialect: Dialect, target: AwsTarget | None, run_id: str | None,
                    chunk_bytes: int, memory_limit: str | None, hook: checkpoints.Hook | None,
                    evaluator: Evaluator, analyzers: Sequence[ChunkAnalyzer] = (),
-                   check: Callable[[], None] | None = None) -> DetectionResult:
+                   check: Callable[[], None] | None = None,
+                   progress: RunProgress | None = None) -> DetectionResult:
     started = time.perf_counter()
     intel = intel if intel is not None else ThreatIntel.load()
     report = ReadReport()
@@ -502,7 +507,7 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
 
     run = ChunkRun(rules=rules, allowlist=allowlist, evaluator=evaluator, analyzers=analyzers,
                    open_db=cloudtrail_db(intel, memory_limit), store=store, run_id=run_id, hook=hook, report=report,
-                   timings=timings, totals=totals)
+                   timings=timings, totals=totals, progress=progress)
     all_findings = run_chunks(objects, read, run, chunk_bytes)
     stats.update(totals)
     stats["records_skipped"] = len(report.records_skipped)
@@ -570,6 +575,7 @@ class ChunkRun(Generic[DB]):
     timings: dict[str, float]
     totals: dict[str, int]
     logs: carry.Logs = carry.CLOUDTRAIL
+    progress: RunProgress | None = None
 
 
 def run_chunks(objects: Sequence[LogObject], read: Callable[[DB, list[LogObject]], Mapping[str, int]],
@@ -582,7 +588,7 @@ def run_chunks(objects: Sequence[LogObject], read: Callable[[DB, list[LogObject]
     One loop for every reader (CloudTrail files, Security Lake Parquet, flow and resolver query logs). It
     starts by removing the scratch directories of runs that were killed (:func:`cloudwarden.core.scratch.sweep`;
     when there were any, ``run.totals`` counts them as ``stale_scratch_removed`` and their bytes as
-    ``stale_scratch_bytes``).
+    ``stale_scratch_bytes``). With ``run.progress``, it reports as it goes (:mod:`cloudwarden.detect.progress`).
     """
     swept = scratch.sweep()
     if swept.directories:
@@ -590,31 +596,49 @@ def run_chunks(objects: Sequence[LogObject], read: Callable[[DB, list[LogObject]
         run.totals["stale_scratch_bytes"] = run.totals.get("stale_scratch_bytes", 0) + swept.bytes
     found: list[Finding] = []
     chunks = list(iter_chunks(objects, chunk_bytes))
-    with carry.Relay(run.rules, run.store, len(chunks), run.logs) as relay:
-        for number, chunk in enumerate(chunks, start=1):
-            db = run.open_db()
-            try:
-                tick = time.perf_counter()
-                counts = read(db, chunk)
-                run.timings["load"] += time.perf_counter() - tick
-                tick = time.perf_counter()
-                findings, tail = evaluate_chunk(db, run, relay.tail, relay.keep(number))
-                run.timings["rules"] += time.perf_counter() - tick
-            finally:
-                db.close()
-            for key, value in counts.items():
-                run.totals[key] = run.totals.get(key, 0) + value
-            run.totals["chunks"] = run.totals.get("chunks", 0) + 1
-            if run.store is not None:
-                tick = time.perf_counter()
-                skipped = {s.path for s in run.report.files_skipped}
-                read_ok = [obj for obj in chunk if obj.key not in skipped]
-                checkpoints.commit(run.store, run.run_id, findings, read_ok, run.hook, source=run.logs.source,
-                                   tail=tail)
-                run.timings["commit"] += time.perf_counter() - tick
-            relay.hand_on(tail)
-            found.extend(findings)
+    progress = run.progress or SILENT
+    meter = Meter(progress)
+    progress.begin(run.logs.source, len(objects), sum(obj.size for obj in objects), len(chunks))
+    read_bytes = 0
+    try:
+        with carry.Relay(run.rules, run.store, len(chunks), run.logs) as relay:
+            for number, chunk in enumerate(chunks, start=1):
+                progress.step(number, len(chunks), "reading")
+                db = run.open_db()
+                try:
+                    tick = time.perf_counter()
+                    counts = read(db, meter.counted(chunk))
+                    run.timings["load"] += time.perf_counter() - tick
+                    read_bytes += sum(obj.size for obj in chunk)
+                    meter.settle(read_bytes)
+                    progress.step(number, len(chunks), "rules")
+                    tick = time.perf_counter()
+                    findings, tail = evaluate_chunk(db, run, relay.tail, relay.keep(number))
+                    run.timings["rules"] += time.perf_counter() - tick
+                finally:
+                    db.close()
+                if run.store is not None:
+                    progress.step(number, len(chunks), "committing")
+                found.extend(_commit_chunk(run, chunk, counts, findings, tail))
+                relay.hand_on(tail)
+    finally:
+        progress.end()
     return found
+
+
+def _commit_chunk(run: ChunkRun[DB], chunk: list[LogObject], counts: Mapping[str, int], findings: list[Finding],
+                  tail: carry.Carry | None) -> list[Finding]:
+    """Add a chunk's counts to the run's and, with a store, commit its findings, checkpoints and tail."""
+    for key, value in counts.items():
+        run.totals[key] = run.totals.get(key, 0) + value
+    run.totals["chunks"] = run.totals.get("chunks", 0) + 1
+    if run.store is not None:
+        tick = time.perf_counter()
+        skipped = {s.path for s in run.report.files_skipped}
+        read_ok = [obj for obj in chunk if obj.key not in skipped]
+        checkpoints.commit(run.store, run.run_id, findings, read_ok, run.hook, source=run.logs.source, tail=tail)
+        run.timings["commit"] += time.perf_counter() - tick
+    return findings
 
 
 def evaluate_chunk(db: DB, run: ChunkRun[DB], tail: carry.Carry | None,

@@ -52,6 +52,7 @@ from cloudwarden.detect.engine import (
     validate_rules,
 )
 from cloudwarden.detect.load import Loader, LogObject, list_s3
+from cloudwarden.detect.progress import RunProgress
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.table import TABLE
 from cloudwarden.detect.threat_intel import ThreatIntel
@@ -253,6 +254,7 @@ def run_security_lake_detection(
     spark_master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
     analyzers: Sequence[ChunkAnalyzer] = (),
+    progress: RunProgress | None = None,
 ) -> DetectionResult:
     """:func:`~cloudwarden.detect.engine.run_detection` for Security Lake Parquet (same arguments, same result).
 
@@ -280,20 +282,21 @@ def run_security_lake_detection(
                                                     since=since, until=until)
                 return DetectionResult(findings=findings, read_report=ReadReport(), stats=stats)
             return _run(log_paths, rules, store, since, until, intel, allowlist, "spark", target, run_id,
-                        chunk_bytes, memory_limit, hook, SparkEvaluator(spark), analyzers)
+                        chunk_bytes, memory_limit, hook, SparkEvaluator(spark), analyzers, progress)
     validate_rules(rules, dialect, allowlist)
 
     def evaluate(db: CloudTrailDB, active: Sequence[Rule], allow: Allowlist | None) -> list[Finding]:
         return db.evaluate(active, allowlist=allow, dialect=dialect)
 
     return _run(log_paths, rules, store, since, until, intel, allowlist, dialect.name, target, run_id, chunk_bytes,
-                memory_limit, hook, evaluate, analyzers)
+                memory_limit, hook, evaluate, analyzers, progress)
 
 
 def _run(log_paths: Sequence[str | Path], rules: Sequence[Rule], store: Store | None, since: datetime | None,
          until: datetime | None, intel: ThreatIntel | None, allowlist: Allowlist | None, engine: str,
          target: AwsTarget | None, run_id: str | None, chunk_bytes: int, memory_limit: str | None,
-         hook: checkpoints.Hook | None, evaluator: Evaluator, analyzers: Sequence[ChunkAnalyzer]) -> DetectionResult:
+         hook: checkpoints.Hook | None, evaluator: Evaluator, analyzers: Sequence[ChunkAnalyzer],
+         progress: RunProgress | None) -> DetectionResult:
     started = time.perf_counter()
     intel = intel if intel is not None else ThreatIntel.load()
     report = ReadReport()
@@ -318,7 +321,7 @@ def _run(log_paths: Sequence[str | Path], rules: Sequence[Rule], store: Store | 
 
     run = ChunkRun(rules=rules, allowlist=allowlist, evaluator=evaluator, analyzers=analyzers,
                    open_db=cloudtrail_db(intel, memory_limit), store=store, run_id=run_id, hook=hook, report=report,
-                   timings=timings, totals=totals)
+                   timings=timings, totals=totals, progress=progress)
     all_findings = run_chunks(objects, read, run, chunk_bytes)
     stats.update(totals)
     stats["files_skipped"] = len(report.files_skipped)

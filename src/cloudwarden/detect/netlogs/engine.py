@@ -76,6 +76,7 @@ from cloudwarden.detect.netlogs.tables import (
     FLOW_TABLE,
     create_tables,
 )
+from cloudwarden.detect.progress import RunProgress
 from cloudwarden.detect.rules.loader import load_rule_dirs
 from cloudwarden.detect.rules.model import Allowlist, Rule
 from cloudwarden.detect.threat_intel import ThreatIntel, create_intel_tables
@@ -353,6 +354,7 @@ def run_network_detection(
     spark_master: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
     memory_limit: str | None = DEFAULT_MEMORY_LIMIT,
+    progress: RunProgress | None = None,
 ) -> DetectionResult:
     """Read flow logs and resolver query logs, run the network rules (default: the shipped pack).
 
@@ -378,16 +380,16 @@ def run_network_detection(
         require_pyspark()
         with spark_session(spark_master, spark_conf) as spark:
             return _run(flow_paths, dns_paths, rules, intel, allowlist, instances, engine, target, session, store,
-                        run_id, hook, chunk_bytes, memory_limit, SparkNetworkEvaluator(spark))
+                        run_id, hook, chunk_bytes, memory_limit, SparkNetworkEvaluator(spark), progress)
     return _run(flow_paths, dns_paths, rules, intel, allowlist, instances, engine, target, session, store, run_id,
-                hook, chunk_bytes, memory_limit, _evaluate)
+                hook, chunk_bytes, memory_limit, _evaluate, progress)
 
 
 def _run(flow_paths: Sequence[str | Path], dns_paths: Sequence[str | Path], rules: Sequence[Rule] | None,
          intel: ThreatIntel | None, allowlist: Allowlist | None, instances: InstanceMap | None, engine: str,
          target: AwsTarget | None, session: boto3.Session | None, store: Store | None, run_id: str | None,
          hook: checkpoints.Hook | None, chunk_bytes: int, memory_limit: str | None,
-         evaluator: Evaluator) -> DetectionResult:
+         evaluator: Evaluator, progress: RunProgress | None) -> DetectionResult:
     started = time.perf_counter()
     active = network_rules(rules) if rules is not None else load_network_pack()
     intel = intel if intel is not None else ThreatIntel.load()
@@ -417,7 +419,7 @@ def _run(flow_paths: Sequence[str | Path], dns_paths: Sequence[str | Path], rule
     run = ChunkRun(rules=active, allowlist=None, evaluator=evaluator, analyzers=(),
                    open_db=lambda: NetworkDB(intel=intel, memory_limit=memory_limit), store=store, run_id=run_id,
                    hook=hook, report=report,
-                   timings=timings, totals=totals, logs=NETWORK_LOGS)
+                   timings=timings, totals=totals, logs=NETWORK_LOGS, progress=progress)
     findings = [listed(f) for f in merge_findings(run_chunks(objects, read, run, chunk_bytes), details=network_details)]
     stats.update(totals)
     stats.update({
