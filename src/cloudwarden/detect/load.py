@@ -36,7 +36,7 @@ from cloudwarden.detect.cloudtrail_files import (
     list_log_files,
     parse_log_bytes,
 )
-from cloudwarden.detect.rows import Scope, codec
+from cloudwarden.detect.rows import Scope, codec, identity_columns_sql, identity_struct_type
 from cloudwarden.detect.table import COLUMN_NAMES, TABLE, create_table_sql
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
@@ -120,11 +120,8 @@ _EVENT_DECODER: Final = msgspec.json.Decoder(Event)
 _ENCODER: Final = msgspec.json.Encoder()
 
 # read_json's view of the scratch lines (the JSON members as JSON text).
-_IDENTITY_TYPE: Final = (
-    "STRUCT(type VARCHAR, arn VARCHAR, accountId VARCHAR, principalId VARCHAR, userName VARCHAR, "
-    "accessKeyId VARCHAR, invokedBy VARCHAR, sessionContext STRUCT(sessionIssuer STRUCT(type VARCHAR, "
-    "arn VARCHAR, userName VARCHAR), attributes STRUCT(mfaAuthenticated VARCHAR, creationDate VARCHAR)))"
-)
+_IDENTITY_TYPE: Final = identity_struct_type()
+_IDENTITY_SELECT: Final = ", ".join(identity_columns_sql().values())
 _SCRATCH_COLUMNS: Final = {
     "eventTime": "TIMESTAMPTZ", "eventID": "VARCHAR", "eventVersion": "VARCHAR", "eventSource": "VARCHAR",
     "eventName": "VARCHAR", "eventType": "VARCHAR", "eventCategory": "VARCHAR", "awsRegion": "VARCHAR",
@@ -137,11 +134,7 @@ _SCRATCH_COLUMNS: Final = {
 _INSERT_SELECT: Final = """
 SELECT eventID, timezone('UTC', eventTime), eventVersion, eventSource, eventName, eventType, eventCategory, awsRegion,
        sourceIPAddress, userAgent, errorCode, errorMessage, readOnly, managementEvent, recipientAccountId,
-       requestID, userIdentity.type, userIdentity.arn, userIdentity.accountId, userIdentity.principalId,
-       coalesce(userIdentity.userName, userIdentity.sessionContext.sessionIssuer.userName),
-       userIdentity.accessKeyId, userIdentity.invokedBy, userIdentity.sessionContext.sessionIssuer.arn,
-       userIdentity.sessionContext.sessionIssuer.type, userIdentity.sessionContext.attributes.mfaAuthenticated,
-       userIdentity.sessionContext.attributes.creationDate,
+       requestID, {identity},
        nullif(requestParameters::VARCHAR, 'null')::JSON, nullif(responseElements::VARCHAR, 'null')::JSON,
        nullif(additionalEventData::VARCHAR, 'null')::JSON, nullif(resources::VARCHAR, 'null')::JSON,
        nullif(tlsDetails::VARCHAR, 'null')::JSON, {source_file}
@@ -550,9 +543,8 @@ class Loader:
                                [[i for i, _ in batch.names], [n for _, n in batch.names]])
             if batch.events_size:
                 source_file, names = batch.source_file("e.cloudwardenFile")
-                done.events += _count(cursor.execute(
-                    f"INSERT INTO {TABLE} " + _INSERT_SELECT.format(columns=_COLUMNS_ARG, source_file=source_file),
-                    [names, str(batch.events_path)]))
+                select = _INSERT_SELECT.format(columns=_COLUMNS_ARG, identity=_IDENTITY_SELECT, source_file=source_file)
+                done.events += _count(cursor.execute(f"INSERT INTO {TABLE} {select}", [names, str(batch.events_path)]))
             if batch.rows:
                 self._insert_rows(cursor, batch, done)
         finally:

@@ -160,7 +160,7 @@ class RowCodec:
         """
         kept = set(self.fields)
         scopes = dict(self.scopes)
-        extracted = _identity_paths(self.identity)
+        identity = identity_columns_sql(self.identity)
         exprs: list[str] = []
         for column in COLUMN_NAMES:
             if column == "source_file":
@@ -180,15 +180,12 @@ class RowCodec:
                 if scope is not None:
                     value = f"CASE WHEN {_in_scope(scope)} THEN {value} END"
                 exprs.append(f"{value} AS {column}")
-            elif column == "identity_user_name":
-                exprs.append(f"coalesce({_identity_sql(extracted.get(column))}, "
-                             f"{_identity_sql(extracted.get('_issuer_user_name'))}) AS identity_user_name")
             else:
-                exprs.append(f"{_identity_sql(extracted.get(column))} AS {column}")
+                exprs.append(f"{identity[column]} AS {column}")
         exprs.append(f'"{FILE_FIELD}" AS file_idx')
         types = {name: _field_type(name) for name in self.fields}
         if "userIdentity" in types:
-            types["userIdentity"] = _struct_type(_path_tree(extracted.values()))
+            types["userIdentity"] = identity_struct_type(self.identity)
         types[FILE_FIELD] = "INTEGER"
         columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
         return (f"SELECT {', '.join(exprs)} FROM read_json(?, format = 'newline_delimited', "
@@ -196,6 +193,24 @@ class RowCodec:
 
 
 _ENCODER: Final = msgspec.json.Encoder()
+
+
+def identity_columns_sql(identity: tuple[str, ...] | None = None) -> dict[str, str]:
+    """``{column: SQL}`` reading each identity column (in table order) from a ``userIdentity`` struct column of
+    :func:`identity_struct_type`; the columns not in ``identity`` (None: all) are NULL. ``identity_user_name``
+    falls back to the session issuer's name, as CloudTrail's assumed-role records carry it there."""
+    extracted = _identity_paths(identity)
+    columns = {column: _identity_sql(extracted.get(column)) for column, _ in _IDENTITY_PATHS
+               if not column.startswith("_")}
+    columns["identity_user_name"] = (f"coalesce({columns['identity_user_name']}, "
+                                     f"{_identity_sql(extracted.get('_issuer_user_name'))})")
+    return columns
+
+
+def identity_struct_type(identity: tuple[str, ...] | None = None) -> str:
+    """The DuckDB ``STRUCT`` type of ``userIdentity`` holding the paths of the identity columns in ``identity``
+    (None: all)."""
+    return _struct_type(_path_tree(_identity_paths(identity).values()))
 
 
 def _identity_paths(identity: tuple[str, ...] | None) -> dict[str, str]:
