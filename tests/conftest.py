@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# Compiled Sigma rules are cached on disk between runs (detect/rules/sigma_cache.py); tests compile afresh, so
+# that one test's result never stands in for another's. The cache's own tests turn it on in a temporary place.
+os.environ["CLOUDWARDEN_CACHE"] = "off"
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 

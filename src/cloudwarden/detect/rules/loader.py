@@ -22,6 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from cloudwarden.core.errors import BadInputError
+from cloudwarden.detect.rules import sigma_cache
 from cloudwarden.detect.rules.model import Allowlist, Rule
 
 RULE_SUFFIXES: Final = (".yaml", ".yml")
@@ -89,20 +90,30 @@ def compile_sigma_files(files: Sequence[Path], found: RuleSet | None = None) -> 
     """Sigma files compiled to rules through :data:`SIGMA_MODULE`'s ``load_sigma_rules``.
 
     A file that is not valid Sigma is bad input; a valid rule our SQL cannot express exactly is left out
-    and named, with the reason, in ``found.unsupported``.
+    and named, with the reason, in ``found.unsupported``. Compiled rules are cached on disk
+    (:mod:`cloudwarden.detect.rules.sigma_cache`): the same files compile once.
     """
-    try:
-        module = importlib.import_module(SIGMA_MODULE)
-    except ImportError as exc:
-        raise BadInputError(str(files[0]), f"Sigma rules need {SIGMA_MODULE} ({exc})") from None
-    pack = module.load_sigma_rules(list(files))
-    if pack.errors:
-        first = pack.errors[0]
-        where = f"{first.path}:{first.line}" if first.line else str(first.path)
-        raise BadInputError(where, f"not a valid Sigma rule: {first.reason}")
+    entry = sigma_cache.key(files)
+    cached = sigma_cache.get(entry) if entry is not None else None
+    if cached is not None:
+        rules, unsupported = cached
+    else:
+        try:
+            module = importlib.import_module(SIGMA_MODULE)
+        except ImportError as exc:
+            raise BadInputError(str(files[0]), f"Sigma rules need {SIGMA_MODULE} ({exc})") from None
+        pack = module.load_sigma_rules(list(files))
+        if pack.errors:
+            first = pack.errors[0]
+            where = f"{first.path}:{first.line}" if first.line else str(first.path)
+            raise BadInputError(where, f"not a valid Sigma rule: {first.reason}")
+        rules = [compiled.to_rule() for compiled in pack.rules]
+        unsupported = [(str(item.path), item.reason) for item in pack.unsupported]
+        if entry is not None:
+            sigma_cache.put(entry, rules, unsupported)
     if found is not None:
-        found.unsupported.extend((str(item.path), item.reason) for item in pack.unsupported)
-    return [compiled.to_rule() for compiled in pack.rules]
+        found.unsupported.extend(unsupported)
+    return rules
 
 
 def load_rule_file(path: Path) -> RuleSet:
