@@ -88,3 +88,15 @@ def test_the_sweep_removes_a_killed_process_s_directory_only(tmp_path: Path) -> 
 
 def test_the_sweep_of_a_missing_directory_removes_nothing(tmp_path: Path) -> None:
     assert sweep(tmp_path / "absent").directories == 0
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() != 0, reason="making another user's directory needs root")
+def test_the_sweep_leaves_another_user_s_directory(tmp_path: Path) -> None:
+    theirs = tmp_path / "cw-ct-theirs"
+    theirs.mkdir()
+    (theirs / LOCK_NAME).write_text("")  # unlocked: its run is gone
+    os.chown(theirs, 65534, 65534)
+    assert sweep(tmp_path).directories == 0
+    assert theirs.is_dir()
+    os.chown(theirs, os.getuid(), os.getgid())
+    assert sweep(tmp_path).directories == 1

@@ -49,10 +49,13 @@ class ScratchDir:
         self._lock: int | None = None
         if fcntl is not None:
             staged = self.path / f"{LOCK_NAME}.{os.getpid()}"
-            fd = os.open(staged, os.O_CREAT | os.O_RDWR, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            os.rename(staged, self.path / LOCK_NAME)  # appears already locked
-            self._lock = fd
+            try:
+                self._lock = os.open(staged, os.O_CREAT | os.O_RDWR, 0o600)
+                fcntl.flock(self._lock, fcntl.LOCK_EX)
+                os.rename(staged, self.path / LOCK_NAME)  # appears already locked
+            except OSError:
+                self.cleanup()
+                raise
 
     def cleanup(self) -> None:
         """Remove the directory and everything in it (again: a no-op)."""
@@ -78,7 +81,8 @@ class Swept:
 
 
 def sweep(parent: str | Path | None = None) -> Swept:
-    """Remove the scratch directories in ``parent`` (default: the temporary directory) whose process has died."""
+    """Remove this user's scratch directories in ``parent`` (default: the temporary directory) whose process has
+    died."""
     if fcntl is None:
         return Swept()
     root = Path(parent) if parent is not None else Path(tempfile.gettempdir())
@@ -89,7 +93,9 @@ def sweep(parent: str | Path | None = None) -> Swept:
         return Swept()
     for entry in candidates:
         try:
-            fd = os.open(Path(entry.path) / LOCK_NAME, os.O_RDWR)
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue  # another user's: not ours to remove (nor could we, in a sticky /tmp)
+            fd = os.open(Path(entry.path) / LOCK_NAME, os.O_RDWR | os.O_NOFOLLOW)
         except OSError:  # no lock file (not ours, or not yet named), or not a directory
             continue
         try:

@@ -3,11 +3,10 @@
 Importing pySigma and compiling SigmaHQ's 57 AWS CloudTrail rules costs ~0.3 s, a quarter of a small
 incremental run (a scheduled ``detect`` reading the last few minutes of CloudTrail). The compiled rules (our
 :class:`~cloudwarden.detect.rules.model.Rule` model as JSON, with the rules left out and why) are stored
-under a key made of everything they depend on: each Sigma file's path and bytes, pySigma's version, and
+under a key made of everything they depend on: each Sigma file's path and bytes, pySigma's version,
 cloudwarden's version and the source of the compiler (the ``cloudwarden.detect.sigma`` package and the rule
-model). An edited rule, an
-upgraded pySigma or a changed compiler therefore compiles afresh; a file that fails to compile is never
-stored (its error is raised every time).
+model). An edited rule, an upgraded pySigma or a changed compiler therefore compiles afresh; a file that fails
+to compile is never stored (its error is raised every time).
 
 Entries live under ``$XDG_CACHE_HOME/cloudwarden/sigma`` (default ``~/.cache/cloudwarden/sigma``), are written
 atomically (a temporary file renamed) and the oldest beyond :data:`KEEP` are removed. ``CLOUDWARDEN_CACHE=off``
@@ -49,8 +48,8 @@ def cache_dir() -> Path | None:
 
 
 def key(files: Sequence[Path]) -> str | None:
-    """The entry key of ``files`` (paths and contents), pySigma's version and the compiler's source; None when
-    one of them cannot be read (no caching then)."""
+    """The entry key of ``files`` (paths and contents), pySigma's and cloudwarden's versions and the compiler's
+    source; None when one of them cannot be read (no caching then)."""
     digest = hashlib.sha256(f"format {FORMAT}\0cloudwarden {__version__}\0pysigma {_pysigma_version()}\0".encode())
     try:
         for source in _compiler_sources():
