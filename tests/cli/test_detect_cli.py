@@ -121,7 +121,7 @@ import sys, time
 from pathlib import Path
 from cloudwarden.core.scratch import ScratchDir
 scratch = ScratchDir("cw-ct-", parent=sys.argv[1])
-(Path(scratch.name) / "rows-1.jsonl").write_bytes(b"x" * 2_000_000)
-print(scratch.name, flush=True)
+(scratch.path / "rows-1.jsonl").write_bytes(b"x" * 2_000_000)
+print(scratch.path, flush=True)
 time.sleep(120)
 """

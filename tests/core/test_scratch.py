@@ -20,8 +20,8 @@ import sys, time
 from pathlib import Path
 from cloudwarden.core.scratch import ScratchDir
 scratch = ScratchDir("cw-test-", parent=sys.argv[1])
-(Path(scratch.name) / "batch.jsonl").write_bytes(b"x" * 5000)
-print(scratch.name, flush=True)
+(scratch.path / "batch.jsonl").write_bytes(b"x" * 5000)
+print(scratch.path, flush=True)
 time.sleep(120)
 """
 
@@ -34,8 +34,7 @@ def _holder(parent: Path) -> tuple[subprocess.Popen[str], Path]:
 
 
 def test_a_scratch_directory_is_locked_and_removed_by_cleanup(tmp_path: Path) -> None:
-    with ScratchDir("cw-test-", parent=tmp_path) as name:
-        path = Path(name)
+    with ScratchDir("cw-test-", parent=tmp_path) as path:
         assert path.parent == tmp_path and path.name.startswith("cw-test-")
         assert (path / LOCK_NAME).is_file()
         assert sorted(p.name for p in path.iterdir()) == [LOCK_NAME]  # the staged name is gone
@@ -55,9 +54,9 @@ def test_a_prefix_outside_the_swept_namespace_is_refused(tmp_path: Path) -> None
 
 
 def test_the_sweep_leaves_this_process_s_own_directory(tmp_path: Path) -> None:
-    with ScratchDir("cw-test-", parent=tmp_path) as name:
+    with ScratchDir("cw-test-", parent=tmp_path) as path:
         assert sweep(tmp_path).directories == 0
-        assert Path(name).is_dir()
+        assert path.is_dir()
 
 
 def test_the_sweep_removes_a_killed_process_s_directory_only(tmp_path: Path) -> None:

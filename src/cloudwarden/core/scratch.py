@@ -39,13 +39,13 @@ PREFIX: Final = "cw-"  # every scratch directory's name starts with it
 
 class ScratchDir:
     """A temporary directory (``prefix`` + random, in ``parent`` or the temporary directory) locked as this
-    process's until :meth:`cleanup`; used like :class:`tempfile.TemporaryDirectory` (``.name``, ``with``)."""
+    process's until :meth:`cleanup`; used like :class:`tempfile.TemporaryDirectory`, but ``with`` gives its
+    :attr:`path`."""
 
     def __init__(self, prefix: str, parent: str | Path | None = None) -> None:
         if not prefix.startswith(PREFIX):
             raise ValueError(f"scratch prefixes start with {PREFIX!r}: {prefix!r}")
-        self.name = tempfile.mkdtemp(prefix=prefix, dir=parent)
-        self.path = Path(self.name)
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
         self._lock: int | None = None
         if fcntl is not None:
             staged = self.path / f"{LOCK_NAME}.{os.getpid()}"
@@ -64,8 +64,8 @@ class ScratchDir:
             os.close(self._lock)
             self._lock = None
 
-    def __enter__(self) -> str:
-        return self.name
+    def __enter__(self) -> Path:
+        return self.path
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:

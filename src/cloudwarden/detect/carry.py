@@ -124,7 +124,7 @@ class Relay:
     def __enter__(self) -> Relay:
         self._scratch = ScratchDir("cw-carry-")
         if self._store is not None and self.windowed and self._chunks:
-            self.tail = load(self._store, Path(self._scratch.name), self._logs)
+            self.tail = load(self._store, self._scratch.path, self._logs)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -135,7 +135,7 @@ class Relay:
         """Where chunk ``number`` (from 1) writes the tail it leaves; None when no chunk or run will read it."""
         if self._scratch is None or not self.windowed or (self._store is None and number >= self._chunks):
             return None
-        return Path(self._scratch.name)
+        return self._scratch.path
 
     def hand_on(self, tail: Carry | None) -> None:
         self.tail = tail or Carry()

@@ -113,7 +113,7 @@ class CloudTrailDB:
         self._spill: ScratchDir | None = None
         if conn is None and memory_limit:
             self._spill = ScratchDir("cw-spill-")
-            conn = connect(memory_limit=memory_limit, spill_dir=Path(self._spill.name))
+            conn = connect(memory_limit=memory_limit, spill_dir=self._spill.path)
         self.conn = conn if conn is not None else connect()
         self.intel = intel if intel is not None else ThreatIntel()
         # Whether event ids are unique in ``cloudtrail``: None until checked (see event_ids_unique).
@@ -619,7 +619,8 @@ def run_chunks(objects: Sequence[LogObject], read: Callable[[DB, list[LogObject]
                     db.close()
                 if run.store is not None:
                     progress.step(number, len(chunks), "committing")
-                found.extend(_commit_chunk(run, chunk, counts, findings, tail))
+                _commit_chunk(run, chunk, counts, findings, tail)
+                found.extend(findings)
                 relay.hand_on(tail)
     finally:
         progress.end()
@@ -627,7 +628,7 @@ def run_chunks(objects: Sequence[LogObject], read: Callable[[DB, list[LogObject]
 
 
 def _commit_chunk(run: ChunkRun[DB], chunk: list[LogObject], counts: Mapping[str, int], findings: list[Finding],
-                  tail: carry.Carry | None) -> list[Finding]:
+                  tail: carry.Carry | None) -> None:
     """Add a chunk's counts to the run's and, with a store, commit its findings, checkpoints and tail."""
     for key, value in counts.items():
         run.totals[key] = run.totals.get(key, 0) + value
@@ -638,7 +639,6 @@ def _commit_chunk(run: ChunkRun[DB], chunk: list[LogObject], counts: Mapping[str
         read_ok = [obj for obj in chunk if obj.key not in skipped]
         checkpoints.commit(run.store, run.run_id, findings, read_ok, run.hook, source=run.logs.source, tail=tail)
         run.timings["commit"] += time.perf_counter() - tick
-    return findings
 
 
 def evaluate_chunk(db: DB, run: ChunkRun[DB], tail: carry.Carry | None,

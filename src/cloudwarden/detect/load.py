@@ -440,10 +440,9 @@ class Loader:
     def load(self, objects: Iterable[LogObject], report: ReadReport) -> int:
         """Read and insert every object; returns the number of events inserted. Bad ones go into ``report``."""
         before = self.stats.events
-        with ScratchDir("cw-ct-", parent=self._scratch_parent) as tmp, \
+        with ScratchDir("cw-ct-", parent=self._scratch_parent) as scratch, \
                 ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="cw-read") as readers, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="cw-insert") as inserter:
-            scratch = Path(tmp)
             batch = _Batch(scratch)
             inserting: Future[_Inserted] | None = None
             for obj, raw in _prefetch(readers, objects):
@@ -468,7 +467,7 @@ class Loader:
     def load_events(self, name: str, events: list[Event]) -> int:
         """Insert already-decoded events as coming from ``name`` (tests and in-memory sources)."""
         with ScratchDir("cw-ct-", parent=self._scratch_parent) as tmp:
-            batch = _Batch(Path(tmp))
+            batch = _Batch(tmp)
             kept = self._keep(self._register(batch, name), events)
             batch.add_events(_ENCODER.encode_lines(kept))
             self.stats.events += self._insert(batch).events

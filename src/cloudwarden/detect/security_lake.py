@@ -124,7 +124,7 @@ def load_parquet(conn: duckdb.DuckDBPyConnection, objects: Sequence[LogObject], 
     with ScratchDir("cw-ocsf-") as scratch:
         groups: dict[tuple[tuple[str, str], ...], list[tuple[str, LogObject]]] = {}
         for index, obj in enumerate(objects):
-            local = _local_copy(obj, Path(scratch) / f"{index}.parquet", report, stats)
+            local = _local_copy(obj, scratch / f"{index}.parquet", report, stats)
             if local is None:
                 continue
             schema = _file_schema(conn, local, obj, report)

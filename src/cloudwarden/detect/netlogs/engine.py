@@ -153,7 +153,7 @@ class NetworkDB:
         self.conn = duckdb.connect(":memory:")
         if memory_limit:  # beyond it, tables and queries spill to a scratch directory of their own
             self._spill = ScratchDir("cw-spill-")
-            cap_memory(self.conn, memory_limit, Path(self._spill.name))
+            cap_memory(self.conn, memory_limit, self._spill.path)
         self.conn.execute("SET TimeZone = 'UTC'")
         self.intel = intel if intel is not None else ThreatIntel()
         create_tables(self.conn)
@@ -179,7 +179,7 @@ class NetworkDB:
         """Read listed flow log objects (one already read is not read again); returns records added."""
         fresh = self._fresh(objects)
         with ScratchDir("cw-net-") as scratch:
-            return load_flow_objects(self.conn, fresh, report, Path(scratch), self._register)
+            return load_flow_objects(self.conn, fresh, report, scratch, self._register)
 
     def load_dns_logs(self, paths: Sequence[str | Path], report: ReadReport, *, target: AwsTarget | None = None,
                       session: boto3.Session | None = None) -> int:
@@ -190,7 +190,7 @@ class NetworkDB:
         """Read listed resolver query log objects (one already read is not read again); returns queries added."""
         fresh = self._fresh(objects)
         with ScratchDir("cw-net-") as scratch:
-            return load_dns_objects(self.conn, fresh, report, Path(scratch), self._register)
+            return load_dns_objects(self.conn, fresh, report, scratch, self._register)
 
     def _fresh(self, objects: Sequence[LogObject]) -> list[LogObject]:
         fresh = [o for o in dict((o.key, o) for o in objects).values() if o.key not in self._seen]

@@ -108,7 +108,7 @@ class SparkEvaluator:
 
     def __call__(self, db: CloudTrailDB, rules: Sequence[Rule], allowlist: Allowlist | None) -> list[Finding]:
         with ScratchDir("cw-spark-table-") as scratch:
-            frame = load.from_duckdb(self.spark, db.conn, Path(scratch))
+            frame = load.from_duckdb(self.spark, db.conn, scratch)
             try:
                 load.intel_from_duckdb(self.spark, db.conn)
                 return evaluate(self.spark, rules, allowlist, cited=load.cited_from_duckdb(db.conn))

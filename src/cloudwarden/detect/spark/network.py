@@ -12,7 +12,6 @@ the same function, so ids, counts, first/last seen, cited records and evidence d
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from cloudwarden.core.errors import BadInputError
@@ -50,7 +49,7 @@ class SparkNetworkEvaluator:
         if not active:
             return []
         with ScratchDir("cw-spark-net-") as scratch:
-            frames = [load.table_from_duckdb(self.spark, db.conn, table, columns, Path(scratch))
+            frames = [load.table_from_duckdb(self.spark, db.conn, table, columns, scratch)
                       for table, columns in _TABLES]
             try:
                 load.intel_from_duckdb(self.spark, db.conn)

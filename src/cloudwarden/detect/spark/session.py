@@ -89,8 +89,7 @@ def build_session(master: str | None = None, conf: Mapping[str, str] | None = No
     from pyspark.sql import SparkSession
 
     # The JVM reads the log configuration when it starts, so the file is removed once the session is built.
-    with ScratchDir("cw-spark-") as scratch:
-        log_dir = Path(scratch)
+    with ScratchDir("cw-spark-") as log_dir:
         (log_dir / "log4j2.properties").write_text(_LOG4J2, encoding="utf-8")
         builder = SparkSession.builder
         for key, value in session_conf(master or DEFAULT_MASTER, conf, log_dir=log_dir).items():
