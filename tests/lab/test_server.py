@@ -9,6 +9,7 @@ import time
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
@@ -16,7 +17,7 @@ from botocore.exceptions import ClientError
 from cloudwarden.core.errors import RuntimeFailure
 from cloudwarden.lab.server import Lab, LabPortInUse
 from cloudwarden.lab.state import read_state
-from tests.lab.conftest import disk_records, names
+from tests.lab.conftest import disk_records, names, only
 
 pytestmark = pytest.mark.lab
 
@@ -149,3 +150,39 @@ def test_failed_calls_still_answer_the_client(lab: Lab) -> None:
         lab.aws_client("iam").get_user(UserName="nobody")
     assert caught.value.response["Error"]["Code"] == "NoSuchEntity"
     assert lab.client.status()["recording_errors"] == 0
+
+
+@pytest.mark.parametrize(
+    ("service", "operation", "params", "event_name"),
+    [
+        # Operations moto lacks, one per protocol: EC2, query, JSON, REST-XML (no route in moto).
+        ("ec2", "get_snapshot_block_public_access_state", {}, "GetSnapshotBlockPublicAccessState"),
+        ("iam", "list_policies_granting_service_access",
+         {"Arn": "arn:aws:iam::123456789012:user/x", "ServiceNamespaces": ["s3"]}, "ListPoliciesGrantingServiceAccess"),
+        ("ssm", "get_service_setting", {"SettingId": "/ssm/documents/console/public-sharing-permission"},
+         "GetServiceSetting"),
+        ("route53", "list_cidr_collections", {}, "ListCidrCollections"),
+        # Services moto does not emulate at all: REST-JSON and JSON.
+        ("accessanalyzer", "list_analyzers", {}, "ListAnalyzers"),
+        ("fms", "list_policies", {}, "ListPolicies"),
+    ],
+)
+def test_calls_the_lab_cannot_serve_are_answered_not_implemented(
+    lab: Lab, capfd: pytest.CaptureFixture[str], service: str, operation: str, params: dict[str, Any],
+    event_name: str,
+) -> None:
+    capfd.readouterr()
+    with pytest.raises(ClientError) as caught:
+        getattr(lab.aws_client(service), operation)(**params)
+    answer = caught.value.response
+    assert answer["Error"]["Code"] == "NotImplemented"
+    assert answer["Error"]["Message"].startswith("The cloudwarden lab does not ")
+    assert answer["ResponseMetadata"]["HTTPStatusCode"] == 501
+    assert answer["ResponseMetadata"]["RetryAttempts"] == 0  # 501 is not a status SDKs retry
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err
+    assert "Unable to find appropriate backend" not in out + err
+    lab.client.flush()
+    record = only(disk_records(lab.state_dir), event_name)
+    assert record["errorCode"] == "NotImplemented"
+    assert record["errorMessage"] == answer["Error"]["Message"]

@@ -48,6 +48,16 @@ def test_demo_exits_zero_and_names_the_report(demo_run: tuple[Path, subprocess.C
         assert (workdir / "out" / name).is_file(), name
 
 
+def test_demo_prints_no_server_traceback(demo_run: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    """Calls the lab cannot serve (moto lacks them) are answered 501 NotImplemented, not with a traceback and
+    moto's "Unable to find appropriate backend" line on the user's terminal."""
+    _, done = demo_run
+    for stream in (done.stdout, done.stderr):
+        assert "Traceback" not in stream
+        assert "Error on request" not in stream
+        assert "Unable to find appropriate backend" not in stream
+
+
 def test_cloudtrail_copy_holds_the_attacks_with_attacker_address(
     demo_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:

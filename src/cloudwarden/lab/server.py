@@ -42,6 +42,7 @@ from cloudwarden.core.errors import RuntimeFailure
 from cloudwarden.lab.client import LabClient
 from cloudwarden.lab.recorder import Recorder, RecordingMiddleware
 from cloudwarden.lab.recorder.delivery import DEFAULT_INTERVAL
+from cloudwarden.lab.recorder.errors import UnknownService
 from cloudwarden.lab.recorder.identity import default_account_id
 from cloudwarden.lab.state import LabState, clear_state, write_state
 
@@ -115,10 +116,9 @@ class LabServer:
         return int(self._server.server_address[1])
 
     def start(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
         from werkzeug.serving import make_server
 
-        application = RecordingMiddleware(DomainDispatcherApplication(create_backend_app), self.recorder)
+        application = RecordingMiddleware(_dispatcher(), self.recorder)
         # Bind ourselves: werkzeug prints and exits the process when its own bind fails.
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -157,6 +157,31 @@ class LabServer:
             self._thread.join()
         self._server = None
         self._thread = None
+
+
+def _dispatcher() -> Any:
+    """moto's ``DomainDispatcherApplication``, raising :class:`UnknownService` for a host no moto backend serves.
+
+    moto's own prints a line to standard output for such a host and then fails with an ``AttributeError``
+    inside Flask; the lab answers the call itself instead (see :mod:`cloudwarden.lab.recorder.errors`).
+    ``get_backend_for_host`` is moto's, without the print.
+    """
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    def create_app(service: Any) -> Any:
+        if service is None:
+            raise UnknownService("no moto backend serves this host")
+        return create_backend_app(service)
+
+    class Dispatcher(DomainDispatcherApplication):
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host is None or host == "moto_api" or host in backends.list_of_moto_modules():
+                return host
+            return next((backend for backend, pattern in self.backend_url_patterns
+                         if pattern.match(f"http://{host}")), None)
+
+    return Dispatcher(create_app)
 
 
 def _quiet_handler() -> type:

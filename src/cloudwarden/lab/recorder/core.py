@@ -164,6 +164,16 @@ class Recorder:
             return CapturedResponse(400, headers, json.dumps(error).encode())
         return CapturedResponse(200, headers, json.dumps(answer).encode())
 
+    def operation(self, request: CapturedRequest) -> Operation:
+        """The API operation ``request`` calls (its service, name and protocol), from botocore's models."""
+        signing = request.scope().signing_name or _unsigned_service(request)
+        rest_path = None
+        if signing == "s3":
+            bucket = virtual_host_bucket(request.host)
+            if bucket:
+                rest_path = f"/{bucket}{request.path}"
+        return self.resolver.resolve(request, signing, rest_path)
+
     def record_exchange(
         self,
         request: CapturedRequest,
@@ -173,13 +183,7 @@ class Recorder:
     ) -> list[dict[str, Any]]:
         """Record one exchange (unless paused); returns the records made."""
         scope = request.scope()
-        signing = scope.signing_name or _unsigned_service(request)
-        rest_path = None
-        if signing == "s3":
-            bucket = virtual_host_bucket(request.host)
-            if bucket:
-                rest_path = f"/{bucket}{request.path}"
-        operation = self.resolver.resolve(request, signing, rest_path)
+        operation = self.operation(request)
         if response.ok and operation.event_source in _TRAIL_STATE_SOURCES and not is_read_only(operation.name):
             self.trails.invalidate()
         if not self.recording:

@@ -7,7 +7,8 @@ boto3, the AWS CLI, Terraform, other scanners. For each request it:
 2. passes moto's own ``/moto-api/`` and instance-metadata requests through, unrecorded;
 3. buffers the request body (so both moto and the recorder can read it), lets moto answer (or answers
    ``cloudtrail:LookupEvents`` itself), buffers the response, records the exchange, then returns
-   moto's response unchanged.
+   moto's response unchanged. A call moto cannot serve (an operation it lacks, a service it does not
+   emulate) is answered ``501 NotImplemented`` in the call's protocol (:mod:`.errors`), and recorded so.
 
 The record is made before the response goes back, so a client that calls ``/_cloudwarden/flush``
 right after a call always finds it delivered.
@@ -24,13 +25,15 @@ from typing import Any
 
 from cloudwarden.lab.recorder import helpers
 from cloudwarden.lab.recorder.core import Recorder
+from cloudwarden.lab.recorder.errors import NOT_IMPLEMENTED, NOT_IMPLEMENTED_STATUS, UnknownService, error_response
 from cloudwarden.lab.recorder.http import CapturedRequest, CapturedResponse
 
 log = logging.getLogger(__name__)
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 _UNRECORDED_PREFIXES = ("/moto-api", "/favicon.ico", "/latest/meta-data", "/latest/api", "/latest/dynamic")
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error"}
+_NO_ROUTE = (404, 405)
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 500: "Internal Server Error", 501: "Not Implemented"}
 
 
 class RecordingMiddleware:
@@ -66,18 +69,27 @@ class RecordingMiddleware:
         )
         prepared = self.recorder.prepare(request)
         answered = self.recorder.lookup_events(request)
+        if answered is None:
+            try:
+                status_line, headers, payload = _call(self.app, environ)
+            except NotImplementedError as exc:
+                answered = self._not_implemented(request, f"moto: {exc}")
+            except UnknownService:
+                answered = self._not_implemented(request, None)
+            else:
+                response = CapturedResponse(
+                    status=int(status_line.split(" ", 1)[0]),
+                    headers={k.lower(): v for k, v in headers},
+                    body=payload,
+                )
+                if response.status in _NO_ROUTE and response.headers.get("content-type", "").startswith("text/html"):
+                    # Flask's own page: moto has no route for this REST call (AWS's errors are never HTML).
+                    answered = self._not_implemented(request, "moto has no route for it")
         if answered is not None:
             response = answered
             status_line = f"{answered.status} {_REASONS.get(answered.status, '')}".strip()
             headers = [(k, v) for k, v in answered.headers.items()]
             headers.append(("Content-Length", str(len(answered.body))))
-        else:
-            status_line, headers, payload = _call(self.app, environ)
-            response = CapturedResponse(
-                status=int(status_line.split(" ", 1)[0]),
-                headers={k.lower(): v for k, v in headers},
-                body=payload,
-            )
         try:
             self.recorder.record_exchange(request, response, event_time, prepared)
         except Exception:  # a recorder bug must not fail the client's call: logged and counted in status
@@ -85,6 +97,20 @@ class RecordingMiddleware:
             log.exception("could not record %s %s", request.method, request.path)
         start_response(status_line, headers)
         return [response.body]
+
+
+    def _not_implemented(self, request: CapturedRequest, reason: str | None) -> CapturedResponse:
+        """``501 NotImplemented`` for a call moto cannot serve (``reason``; None: a service moto does not emulate),
+        in the call's protocol (see :mod:`.errors`)."""
+        operation = self.recorder.operation(request)
+        call = f"{operation.service}:{operation.name or '?'}"
+        if reason is None:
+            message = (f"The cloudwarden lab does not emulate {operation.service} (moto has no such service), "
+                       f"so it cannot answer {call}; a real AWS account does.")
+        else:
+            message = f"The cloudwarden lab does not implement {call} ({reason}); a real AWS account answers it."
+        log.info("answered %s with %s: %s", call, NOT_IMPLEMENTED, reason or "a service moto does not emulate")
+        return error_response(operation.protocol, NOT_IMPLEMENTED_STATUS, NOT_IMPLEMENTED, message)
 
 
 def _path(environ: dict[str, Any]) -> str:
