@@ -15,11 +15,13 @@ import pytest
 from botocore.exceptions import ClientError
 
 from cloudwarden.core.errors import RuntimeFailure
+from cloudwarden.lab.recorder.identity import default_account_id
 from cloudwarden.lab.server import Lab, LabPortInUse
 from cloudwarden.lab.state import read_state
 from tests.lab.conftest import disk_records, names, only
 
 pytestmark = pytest.mark.lab
+DEFAULT_ACCOUNT = default_account_id()
 
 
 def test_lab_writes_state_and_removes_it_on_stop(tmp_path: Path) -> None:
@@ -75,6 +77,18 @@ def test_moto_settings_make_an_account_look_real(lab: Lab) -> None:
     assert ec2.describe_images(Owners=["self"])["Images"] == []
     assert ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"] == []
     assert ec2.describe_images()["Images"] == []
+
+
+def test_aws_managed_policies_are_built_in_the_aws_partition_only(lab: Lab) -> None:
+    """Every account of the ``aws`` partition has AWS's managed policies; moto's other partitions get none."""
+    from moto.iam.models import iam_backends
+
+    lab.aws_client("iam").list_users()  # looks the caller's key up in every partition's backend
+    admin = "arn:aws:iam::aws:policy/AdministratorAccess"
+    mine, other = iam_backends[DEFAULT_ACCOUNT]["aws"], iam_backends["210987654321"]["aws"]
+    assert admin in mine.managed_policies and admin in other.managed_policies
+    assert len(other.aws_managed_policies) == len(mine.aws_managed_policies) > 1000
+    assert iam_backends[DEFAULT_ACCOUNT]["aws-cn"].aws_managed_policies == []
 
 
 def test_lambda_runs_without_docker(lab: Lab) -> None:

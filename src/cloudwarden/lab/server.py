@@ -28,6 +28,7 @@ delivery, flush, status), described in :mod:`cloudwarden.lab.recorder.helpers`.
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
 import signal
@@ -75,6 +76,34 @@ def configure_moto() -> None:
     default_user_config["lambda"] = {"use_docker": False}
     default_user_config["batch"] = {"use_docker": False}
     default_user_config["iam"] = {"load_aws_managed_policies": True}
+    _parse_managed_policies_once()
+
+
+def _parse_managed_policies_once() -> None:
+    """Give moto's IAM backends their AWS managed policies from one parse of moto's list, in the ``aws`` partition.
+
+    moto builds an IAM backend per account for each of its eight partitions (the first request signed with a
+    key looks the key up in all of them), and each one parses moto's 1.5 MB list of ~1,400 AWS managed
+    policies: 24 parses and ~34,000 policy objects for the demo's three accounts, a third of the demo lab's
+    start. The lab is an account in the ``aws`` partition, so only there are they built, and from a list
+    parsed once per process. Left as moto has it when moto's module no longer has the names this relies on.
+    """
+    from moto.iam import models
+
+    found: list[Any] = [getattr(models, name, None) for name in ("aws_managed_policies_data", "AWSManagedPolicy",
+                                                                 "load_iam_aws_managed_policies")]
+    if getattr(models.IAMBackend._init_aws_policies, "parsed_once", False) or None in found:
+        return
+    data, policy, enabled = found
+    parsed: dict[str, Any] = json.loads(data)
+
+    def init_aws_policies(backend: Any) -> list[Any]:
+        if not enabled() or backend.partition != "aws":
+            return []
+        return [policy.from_data(name, backend.account_id, backend.region_name, item) for name, item in parsed.items()]
+
+    init_aws_policies.parsed_once = True  # type: ignore[attr-defined]
+    setattr(models.IAMBackend, "_init_aws_policies", init_aws_policies)  # noqa: B010 (a method replaced)
 
 
 def reset_moto() -> None:

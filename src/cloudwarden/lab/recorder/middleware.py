@@ -98,7 +98,6 @@ class RecordingMiddleware:
         start_response(status_line, headers)
         return [response.body]
 
-
     def _not_implemented(self, request: CapturedRequest, reason: str | None) -> CapturedResponse:
         """``501 NotImplemented`` for a call moto cannot serve (``reason``; None: a service moto does not emulate),
         in the call's protocol (see :mod:`.errors`)."""
