@@ -248,11 +248,11 @@ def _tail_table(conn: duckdb.DuckDBPyConnection, table: CarriedTable, rules: Seq
         return False
     # Each rule keeps only its own window's rows: a 10-minute threshold does not hold on to an hour.
     admits = " OR ".join(f"(event_time >= ? AND ({condition}))" for rule in reading for condition in _conditions(rule))
-    params: list[object] = [latest - horizon([rule], logs.lateness) for rule in reading for _ in _conditions(rule)]
+    cutoffs = [latest - horizon([rule], logs.lateness) for rule in reading for _ in _conditions(rule)]
     columns = ", ".join(_columns(reading, allowlist, table, logs))
     # The earliest cut-off again, on its own: DuckDB then skips the row groups that end before it.
     select = f"SELECT {columns} FROM {table.name} WHERE event_time >= ? AND ({DUCKDB.render(admits)})"
-    params.insert(0, min(params, default=latest))
+    params: list[object] = [min(cutoffs), *cutoffs]
     if source is not None:  # carried rows this chunk did not take back (outside its span), still in the window
         select += (f" UNION ALL BY NAME SELECT * FROM read_parquet(?) WHERE event_time >= ? "
                    f"AND event_id NOT IN (SELECT event_id FROM {table.name})")
