@@ -26,6 +26,7 @@ import boto3
 from botocore import UNSIGNED
 from botocore.config import Config
 
+from cloudwarden.aws.session import with_shared_models
 from cloudwarden.core.errors import BadInputError
 from cloudwarden.lab.demo_org import HOME_REGION
 
@@ -137,12 +138,12 @@ def actor_session(
     if not endpoint_url:
         raise BadInputError("endpoint_url", "the lab's endpoint URL is required")
     token = key_pair.session_token if isinstance(key_pair, Credentials) else None
-    session = boto3.Session(
+    session = with_shared_models(boto3.Session(
         aws_access_key_id=key_pair.access_key_id if key_pair else None,
         aws_secret_access_key=key_pair.secret_access_key if key_pair else None,
         aws_session_token=token,
         region_name=region,
-    )
+    ))
     session.events.register("before-send", _header_hook(source_ip, user_agent))
     session.events.register("before-send.s3-control", _host_prefix_fix(endpoint_url))
     if observer is not None:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import boto3
 from botocore.config import Config
 
+from cloudwarden.aws.session import with_shared_models
 from cloudwarden.lab.demo_org import HOME_REGION, ORG_NAME
 from cloudwarden.lab.seed.result import AccessKeyPair
 
@@ -79,7 +80,8 @@ def strip_account_host_prefix(request: Any, **_: Any) -> None:
 
 def management_session() -> boto3.session.Session:
     """A session with the lab's default credentials (the management account's root user)."""
-    return boto3.session.Session(aws_access_key_id=ROOT_KEY, aws_secret_access_key=ROOT_KEY, region_name=HOME_REGION)
+    return with_shared_models(boto3.session.Session(aws_access_key_id=ROOT_KEY, aws_secret_access_key=ROOT_KEY,
+                                                    region_name=HOME_REGION))
 
 
 @dataclass

@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from botocore.exceptions import ClientError
 
+from cloudwarden.aws.session import with_shared_models
 from cloudwarden.core.errors import RuntimeFailure
 from cloudwarden.lab import demo_org as org
 from cloudwarden.lab.seed.context import SeedAccount, SeedContext, management_session, tags
@@ -145,12 +146,12 @@ def _create_member(ctx: SeedContext, client: Any, alias: str, account_id: str, o
     creds = sts.assume_role(
         RoleArn=f"arn:aws:iam::{account_id}:role/{org.MEMBER_ACCESS_ROLE}", RoleSessionName="cloudwarden-seed"
     )["Credentials"]
-    session = boto3.session.Session(
+    session = with_shared_models(boto3.session.Session(
         aws_access_key_id=creds["AccessKeyId"],
         aws_secret_access_key=creds["SecretAccessKey"],
         aws_session_token=creds["SessionToken"],
         region_name=org.HOME_REGION,
-    )
+    ))
     member = SeedAccount(alias, account_id, ctx.endpoint_url, session)
     caller = member.client("sts").get_caller_identity()["Account"]
     if caller != account_id:
