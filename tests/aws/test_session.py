@@ -73,3 +73,28 @@ def test_an_assumed_role_session_shares_the_callers_model_loader() -> None:
     other = fast_model_loading(boto3.Session(region_name="us-east-1", aws_access_key_id="a",
                                              aws_secret_access_key="b"), share_with=base)
     assert other._session.get_component("data_loader") is base._session.get_component("data_loader")
+
+
+def test_sessions_with_shared_models_parse_a_service_model_once() -> None:
+    import boto3
+
+    from cloudwarden.aws.session import PlainJSONFileLoader, with_shared_models
+
+    def session() -> boto3.Session:
+        return with_shared_models(boto3.Session(region_name="us-east-1", aws_access_key_id="a",
+                                                aws_secret_access_key="b"))
+
+    first, second = session(), session()
+    loader = first._session.get_component("data_loader")
+    assert second._session.get_component("data_loader") is loader
+    assert isinstance(loader.file_loader, PlainJSONFileLoader)
+    read: list[str] = []
+    load_file = loader.file_loader.load_file
+    loader.file_loader.load_file = lambda path: read.append(path) or load_file(path)
+    try:
+        first.client("kinesisvideo", endpoint_url="http://127.0.0.1:1")  # a service nothing else here loads
+        parsed = len(read)
+        second.client("kinesisvideo", endpoint_url="http://127.0.0.1:1")
+    finally:
+        loader.file_loader.load_file = load_file
+    assert parsed > 0 and len(read) == parsed  # the second session's client parsed nothing
