@@ -14,7 +14,9 @@ moto keeps all AWS state in process-wide dicts, so one process runs one lab at a
 * ``MOTO_EC2_LOAD_DEFAULT_AMIS=false`` (read when an EC2 backend is created): otherwise about 1,300
   built-in AMIs and their snapshots are reported as the account's own;
 * Lambda and Batch ``use_docker: false`` (moto's ``default_user_config``, what ``/moto-api/config``
-  sets): functions are stored, never run in containers.
+  sets): functions are stored, never run in containers;
+* AWS managed policies built from one parse of moto's list, in the ``aws`` partition only
+  (:func:`_parse_managed_policies_once`).
 
 Both environment settings are read when backends are built, not at import, which is why the lab sets
 them and then resets moto's backends: whatever was built before is rebuilt with them.

@@ -8,7 +8,8 @@ boto3, the AWS CLI, Terraform, other scanners. For each request it:
 3. buffers the request body (so both moto and the recorder can read it), lets moto answer (or answers
    ``cloudtrail:LookupEvents`` itself), buffers the response, records the exchange, then returns
    moto's response unchanged. A call moto cannot serve (an operation it lacks, a service it does not
-   emulate) is answered ``501 NotImplemented`` in the call's protocol (:mod:`.errors`), and recorded so.
+   emulate, a REST route it has only Flask's HTML page for) is answered ``501 NotImplemented`` in the
+   call's protocol (:mod:`.errors`), and recorded so.
 
 The record is made before the response goes back, so a client that calls ``/_cloudwarden/flush``
 right after a call always finds it delivered.
