@@ -222,20 +222,3 @@ def test_json_target_and_shared_signing_names() -> None:
     assert (cloudwatch.name, cloudwatch.event_source) == ("PutMetricData", "monitoring.amazonaws.com")
     control = resolver.resolve(_request("GET", "/v20180820/configuration/publicAccessBlock"), "s3")
     assert (control.service, control.name) == ("s3control", "GetPublicAccessBlock")
-
-
-def test_resolvers_parse_a_model_once_per_process() -> None:
-    """Each lab's recorder resolves through the process's shared loader: a second lab parses no model again."""
-    first, second = OperationResolver(), OperationResolver()
-    loader = first._session.get_component("data_loader")
-    assert second._session.get_component("data_loader") is loader
-    read: list[str] = []
-    load_file = loader.file_loader.load_file
-    loader.file_loader.load_file = lambda path: read.append(path) or load_file(path)
-    try:
-        assert first.service_model("pinpoint-sms-voice") is not None  # a service nothing else here loads
-        parsed = len(read)
-        assert second.service_model("pinpoint-sms-voice") is not None
-    finally:
-        loader.file_loader.load_file = load_file
-    assert parsed > 0 and len(read) == parsed

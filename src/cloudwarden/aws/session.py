@@ -34,7 +34,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 import botocore.exceptions
-import botocore.session
 from botocore.config import Config
 from botocore.loaders import JSONFileLoader
 
@@ -99,13 +98,6 @@ def with_shared_models(session: boto3.Session) -> boto3.Session:
     another session already did.
     """
     return fast_model_loading(session, share_with=_model_source())
-
-
-def shared_models_session() -> botocore.session.Session:
-    """A botocore session loading models through the loader :func:`with_shared_models` gives."""
-    core = botocore.session.get_session()
-    core.register_component("data_loader", _model_source()._session.get_component("data_loader"))
-    return core
 
 
 @functools.cache

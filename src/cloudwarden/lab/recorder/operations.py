@@ -27,7 +27,6 @@ import botocore.session
 from botocore.exceptions import UnknownServiceError
 from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
 
-from cloudwarden.aws.session import shared_models_session
 from cloudwarden.lab.recorder.event_names import event_name_for
 from cloudwarden.lab.recorder.http import CapturedRequest
 
@@ -206,9 +205,7 @@ class OperationResolver:
     """Maps requests to operations; loads and caches botocore models lazily (thread-safe)."""
 
     def __init__(self, session: botocore.session.Session | None = None) -> None:
-        # By default through the process's shared model loader: clients in the same process (the seeder, the
-        # actors, a scan) parse each model once for both.
-        self._session = session or shared_models_session()
+        self._session = session or botocore.session.get_session()
         self._lock = threading.Lock()
         self._models: dict[str, ServiceModel | None] = {}
         self._routes: dict[str, list[_Route]] = {}
