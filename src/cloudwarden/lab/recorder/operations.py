@@ -205,6 +205,9 @@ class OperationResolver:
     """Maps requests to operations; loads and caches botocore models lazily (thread-safe)."""
 
     def __init__(self, session: botocore.session.Session | None = None) -> None:
+        # A botocore session of its own, never one sharing its loader with clients (aws.session.with_shared_models):
+        # an S3 client's first call strips ``/{Bucket}`` from the request URIs of the model its loader cached
+        # (botocore's ``remove_bucket_from_url_paths_from_model``), and the S3 routes here would no longer match.
         self._session = session or botocore.session.get_session()
         self._lock = threading.Lock()
         self._models: dict[str, ServiceModel | None] = {}
