@@ -91,12 +91,14 @@ def test_bad_input_is_reported_and_skipped_and_the_rest_loads(tmp_path: Path) ->
     (logs / "digest.json.gz").write_bytes(gzip.compress(json.dumps(
         {"digestStartTime": "x", "logFiles": []}).encode()))
     (logs / "notes.txt").write_text("hello")
+    (logs / "latin1.json").write_bytes(json.dumps({"Records": [event(7)]}).encode().replace(b"alice", b"al\xefce"))
 
     db, report = CloudTrailDB.from_paths([logs])
 
     assert sorted(_rows(db)) == ["ev-1", "ev-2", "ev-4", "ev-6"]
     skipped = {Path(s.path).name: s.reason for s in report.files_skipped}
     assert skipped["truncated.json.gz"].startswith("truncated gzip")
+    assert skipped["latin1.json"].startswith("not UTF-8")
     assert skipped["other.json"].startswith("not CloudTrail")
     assert "digest" in skipped["digest.json.gz"]
     assert "not a log file name" in skipped["notes.txt"]

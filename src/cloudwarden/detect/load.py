@@ -286,7 +286,7 @@ def _fast_decode(raw: bytes) -> list[Event]:
             events = _ARRAY_DECODER.decode(raw)
         else:
             events = _EVENT_DECODER.decode_lines(raw)
-    except (msgspec.DecodeError, msgspec.ValidationError):
+    except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):  # msgspec raises the last itself
         raise _Fallback from None
     if not events:
         raise _Fallback

@@ -145,7 +145,7 @@ class RowCodec:
                 records = self.array.decode(raw)
             else:
                 records = self.record.decode_lines(raw)
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError):
             return None
         if not records:
             return None
