@@ -1,8 +1,9 @@
 """Loading CloudTrail logs (files, directory trees, ``s3://bucket/prefix``) into the ``cloudtrail`` DuckDB table.
 
-The fast path (:mod:`cloudwarden.detect.rows`) turns each object's records into JSON Lines of only the
-fields the rules read, and DuckDB's parallel JSON reader inserts them in batches.
-Anything the fast path does not take cleanly (a multi-line document, a record without ``eventID``, a field
+The fast paths (:mod:`cloudwarden.detect.rows`) turn each object's records into rows of only the fields the
+rules read: the C scanner's Arrow columns where the extension is built and takes the object, else JSON
+Lines that DuckDB's parallel JSON reader inserts, in batches either way.
+Anything neither fast path takes cleanly (a multi-line document, a record without ``eventID``, a field
 of an unexpected type, a bad record) goes through the careful path: msgspec decodes it into
 :class:`Event` or, failing that, the plain reader (:mod:`cloudwarden.detect.cloudtrail_files`) reports
 what it skipped and why; the good records are loaded as JSON Lines. A file contributes all its good
@@ -19,7 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import duckdb
 import msgspec
@@ -38,6 +39,9 @@ from cloudwarden.detect.cloudtrail_files import (
 )
 from cloudwarden.detect.rows import Scope, codec, identity_columns_sql, identity_struct_type
 from cloudwarden.detect.table import COLUMN_NAMES, TABLE, create_table_sql
+
+if TYPE_CHECKING:
+    from cloudwarden.detect._ctscan import Builder
 
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 _ENVELOPE: Final = re.compile(rb'^\s*\{\s*"Records"\s*:')
@@ -368,6 +372,7 @@ class LoadStats:
     outside_window: int = 0
     duplicates: int = 0
     bytes_read: int = 0
+    scanned: int = 0  # objects whose rows the C scanner made (the rest went the JSON Lines ways)
 
 
 def connect(*, threads: int | None = None, memory_limit: str | None = None,
@@ -434,6 +439,7 @@ class Loader:
         self._scratch_parent = scratch_dir
         self._codec = codec(fields, scopes, identity)
         self._rows_sql = self._codec.select_sql()
+        self._scanned_sql = self._codec.scanned_sql("_cw_scanned")
         row = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM _cw_files").fetchone()
         self._next_file = int(row[0]) if row else 0
 
@@ -443,7 +449,7 @@ class Loader:
         with ScratchDir("cw-ct-", parent=self._scratch_parent) as scratch, \
                 ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="cw-read") as readers, \
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="cw-insert") as inserter:
-            batch = _Batch(scratch)
+            batch = self._batch(scratch)
             inserting: Future[_Inserted] | None = None
             for obj, raw in _prefetch(readers, objects):
                 if self.check is not None:
@@ -455,12 +461,12 @@ class Loader:
                     if inserting is not None:
                         self._settle(inserting.result(), batch, report)
                     inserting = inserter.submit(self._insert, batch)
-                    batch = _Batch(scratch)
+                    batch = self._batch(scratch)
             if inserting is not None:
                 self._settle(inserting.result(), batch, report)
             while batch.names:  # the careful path never hands an object back, so this ends
                 done = self._insert(batch)
-                batch = _Batch(scratch)
+                batch = self._batch(scratch)
                 self._settle(done, batch, report)
         return self.stats.events - before
 
@@ -475,17 +481,24 @@ class Loader:
 
     # --- the main thread: objects into batches ----------------------------------------------------------------
 
+    def _batch(self, scratch: Path) -> _Batch:
+        return _Batch(scratch, self._codec.scanner())
+
     def _add(self, batch: _Batch, obj: LogObject, raw: bytes | OSError, report: ReadReport) -> None:
+        """One object into ``batch``: by the C scanner, else as JSON Lines, else by the careful path."""
         if isinstance(raw, OSError):
             report.files_skipped.append(SkippedFile(obj.key, f"cannot read: {raw.strerror or raw}"))
             return
         self.stats.bytes_read += len(raw)
         index = self._register(batch, obj.key)
-        rows = None if raw.startswith(_GZIP_MAGIC) else self._codec.rows(raw, index)
-        if rows is None:
+        if raw.startswith(_GZIP_MAGIC):  # a gzip that would not inflate: the careful path names the problem
             self._careful(batch, obj, raw, report, index)
-        else:
-            batch.add_rows(obj, index, *rows)
+        elif not batch.scan(obj, index, raw):
+            rows = self._codec.rows(raw, index)
+            if rows is None:
+                self._careful(batch, obj, raw, report, index)
+            else:
+                batch.add_rows(obj, index, *rows)
 
     def _careful(self, batch: _Batch, obj: LogObject, raw: bytes | OSError, report: ReadReport,
                  index: int) -> None:
@@ -506,6 +519,7 @@ class Loader:
         """Count an inserted batch; objects it hands back go into ``batch`` by the careful path."""
         self.stats.events += done.events
         self.stats.outside_window += done.outside_window
+        self.stats.scanned += done.scanned
         for _, records in done.read:
             report.files_read += 1
             report.records += records
@@ -545,24 +559,33 @@ class Loader:
                 select = _INSERT_SELECT.format(columns=_COLUMNS_ARG, identity=_IDENTITY_SELECT, source_file=source_file)
                 done.events += _count(cursor.execute(f"INSERT INTO {TABLE} {select}", [names, str(batch.events_path)]))
             if batch.rows:
-                self._insert_rows(cursor, batch, done)
+                self._insert_from(cursor, batch, done, self._rows_sql, [str(batch.rows_path)], batch.rows)
+            if batch.scanned and batch.scanner is not None:
+                cursor.register("_cw_scanned", batch.scanner)
+                try:
+                    done.scanned += self._insert_from(cursor, batch, done, self._scanned_sql, [], batch.scanned)
+                finally:
+                    cursor.unregister("_cw_scanned")
         finally:
             cursor.close()
             batch.remove()
         return done
 
-    def _insert_rows(self, cursor: duckdb.DuckDBPyConnection, batch: _Batch, done: _Inserted) -> None:
+    def _insert_from(self, cursor: duckdb.DuckDBPyConnection, batch: _Batch, done: _Inserted, rows_sql: str,
+                     paths: list[str], objects: list[tuple[LogObject, int, int]]) -> int:
+        """Insert the rows ``rows_sql`` selects (its parameters: ``paths``), those of ``objects``; an object
+        with an incomplete row (no time, ...) is taken out again and handed back for the careful path.
+        Returns the number of objects inserted whole."""
         window, params = self._window_sql()
-        rows_sql, paths = self._rows_sql, [str(batch.rows_path)]
-        expected = sum(records for _, _, records in batch.rows)
+        expected = sum(records for _, _, records in objects)
         source_file, source_names = batch.source_file("r.file_idx")
         try:
             inserted = _count(cursor.execute(
                 f"INSERT INTO {TABLE} SELECT {_TABLE_COLUMNS}, {source_file} FROM ({rows_sql}) AS r "
                 f"WHERE {_COMPLETE} AND {window}", [source_names, *paths, *params]))
         except duckdb.Error:  # not expected (every token is valid JSON): let the careful path say what is wrong
-            done.redo.extend(obj for obj, _, _ in batch.rows)
-            return
+            done.redo.extend(obj for obj, _, _ in objects)
+            return 0
         done.events += inserted
         incomplete: set[int] = set()
         if inserted != expected:
@@ -578,11 +601,12 @@ class Loader:
             names = [name for index, name in batch.names if index in incomplete]
             done.events -= _count(cursor.execute(
                 f"DELETE FROM {TABLE} WHERE source_file IN (SELECT unnest(?::VARCHAR[]))", [names]))
-        for obj, index, records in batch.rows:
+        for obj, index, records in objects:
             if index in incomplete:
                 done.redo.append(obj)
             else:
                 done.read.append((obj, records))
+        return len(objects) - len(incomplete)
 
     def _window_sql(self) -> tuple[str, list[datetime]]:
         terms, params = ["TRUE"], []
@@ -624,27 +648,43 @@ class _Inserted:
 
     events: int = 0
     outside_window: int = 0
+    scanned: int = 0
     read: list[tuple[LogObject, int]] = field(default_factory=list)
     redo: list[LogObject] = field(default_factory=list)
 
 
 class _Batch:
-    """Scratch files awaiting one insert: the kept fields' rows (fast path) and whole events (careful path),
-    both JSON Lines."""
+    """What awaits one insert: the C scanner's rows of the objects it took (in memory), then scratch files of
+    JSON Lines: the kept fields' rows (objects the scanner declined) and whole events (careful path)."""
 
     _serial = 0
 
-    def __init__(self, scratch: Path) -> None:
+    def __init__(self, scratch: Path, scanner: Builder | None = None) -> None:
         _Batch._serial += 1
         self.rows_path = scratch / f"rows-{_Batch._serial}.jsonl"
         self.events_path = scratch / f"events-{_Batch._serial}.jsonl"
         self.names: list[tuple[int, str]] = []
         self.rows: list[tuple[LogObject, int, int]] = []
+        self.scanner = scanner
+        self.scanned: list[tuple[LogObject, int, int]] = []
         self.size = 0
         self.records = 0
         self.events_size = 0
         self._rows: Any = None
         self._events: Any = None
+
+    def scan(self, obj: LogObject, index: int, raw: bytes) -> bool:
+        """Add an object's records through the C scanner; False when there is none or it declines the object."""
+        if self.scanner is None or not _ENVELOPE.match(raw):
+            return False
+        held = self.scanner.nbytes
+        records = self.scanner.add(raw, index)  # releases the GIL while it scans
+        if records < 0:
+            return False
+        self.scanned.append((obj, index, records))
+        self.size += self.scanner.nbytes - held
+        self.records += records
+        return True
 
     def add_rows(self, obj: LogObject, index: int, data: bytes, records: int) -> None:
         """Append an object's rows (:meth:`~cloudwarden.detect.rows.RowCodec.rows`)."""
@@ -684,6 +724,7 @@ class _Batch:
 
     def remove(self) -> None:
         self.close()
+        self.scanner = None
         self.rows_path.unlink(missing_ok=True)
         self.events_path.unlink(missing_ok=True)
 

@@ -1,38 +1,61 @@
-"""CloudTrail records as JSON Lines of only the fields the rules read, for DuckDB's JSON reader: the loader's
-fast path.
+"""CloudTrail records as rows of only the fields the rules read, for DuckDB: the loader's two fast paths.
 
-msgspec decodes each record into a struct holding only the record fields the rule set reads: each top-level
-field a raw JSON token (:class:`msgspec.Raw`, copied, never parsed into Python values) and ``userIdentity``
-a struct of only the identity paths the rules read (raw tokens too). msgspec's encoder writes the structs
-back out as one JSON Lines text (null fields left out), and DuckDB's parallel JSON reader, told each
-column's type, reads it: strings unescaped as JSON says, the identity paths as struct fields, the JSON
-members re-written minified. The JSON members stay JSON text, NULL outside their scope (the rows of the
-API calls whose rules read them).
+**The C scanner** (:mod:`cloudwarden.detect._ctscan`, built from ``_ctscan.c`` when the install had a C
+compiler) validates each ``{"Records": [...]}`` document as strict JSON and UTF-8 in one pass without the GIL,
+and appends the kept fields as text columns: strings unescaped, other scalars as written, ``userIdentity``'s
+kept paths as columns of their own, the JSON members as minified text. DuckDB reads those columns through
+the Arrow C stream interface and casts them with the same SQL as below (:meth:`RowCodec.scanned_sql`;
+``json()`` normalises a member as DuckDB's JSON reader does), so both paths give the same table. Anything
+odd (a document of another shape, bad UTF-8, a number DuckDB would rewrite in a text field, a repeated
+key, a missing ``eventID``, ...) is declined whole, and the document goes the JSON Lines way.
 
-Written by hand because no library turns CloudTrail's files (one JSON object per file, its records in a
-list) into DuckDB rows at this speed. Measured on a million CloudTrail events: DuckDB's JSON reader over
-the files themselves takes 51 s (it reads one huge object on one thread); decoding to Python values and
-re-encoding JSON Lines costs 3.5 s of single-threaded Python, plus DuckDB parsing every field of the
-records. Joining the raw tokens into delimited rows for DuckDB's CSV reader costs about as much Python as
-these lines, but DuckDB then spends ~20% more CPU inserting them (the identity paths need a second JSON
-parse of each ``userIdentity``, and strings with escapes other than ``\\"`` a conversion of their own).
-``pyarrow`` would need a Python-level pass per value to build columns, which is slower still.
+**JSON Lines** (the path of a declined document, and the only one without the extension): msgspec decodes
+each record into a struct holding only the record fields the rule set reads: each top-level field a raw
+JSON token (:class:`msgspec.Raw`, copied, never parsed into Python values) and ``userIdentity`` a struct
+of only the identity paths the rules read (raw tokens too). msgspec's encoder writes the structs back out
+as one JSON Lines text (null fields left out), and DuckDB's parallel JSON reader, told each column's type,
+reads it: strings unescaped as JSON says, the identity paths as struct fields, the JSON members re-written
+minified. In both paths the JSON members stay JSON text, NULL outside their scope (the rows of the API
+calls whose rules read them).
 
-A record the fast path cannot take (a document that is not one line per record, a field of an odd
-type, a missing ``eventID``) is left to the loader's careful path, which names what it skips.
+Both are written by hand because no library turns CloudTrail's files (one JSON object per file, its
+records in a list) into DuckDB rows at this speed. Measured on a million CloudTrail events: DuckDB's JSON
+reader over the files themselves takes 51 s (it reads one huge object on one thread); pyarrow's and
+polars' JSON readers cost 2.6x and 3x msgspec's decode; decoding to Python values and re-encoding JSON
+Lines costs 3.5 s of single-threaded Python, plus DuckDB parsing every field of the records again. The C
+scanner's load of the same million events: 7.9-8.4 CPU-s against 12.3-12.9 for JSON Lines.
+
+A record neither path takes (a record without ``eventID``, a field of an odd type) is left to the loader's
+careful path, which names what it skips.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import msgspec
 
 from cloudwarden.detect.table import COLUMN_NAMES
+
+if TYPE_CHECKING:
+    from cloudwarden.detect._ctscan import Builder
+
+
+def _scanner_class() -> type[Builder] | None:
+    try:
+        from cloudwarden.detect._ctscan import Builder
+    except ImportError:  # installed without a C compiler: the JSON Lines path serves alone
+        return None
+    return Builder
+
+
+SCANNER: Final = _scanner_class()
+"""The C scanner's builder class (:mod:`cloudwarden.detect._ctscan`), or None where it was not built."""
 
 _NULL: Final = msgspec.Raw(b"null")
 _ENVELOPE: Final = re.compile(rb'^\s*\{\s*"Records"\s*:')
@@ -158,9 +181,43 @@ class RowCodec:
 
         A member with a scope is NULL on the rows outside it.
         """
+        types = {name: _field_type(name) for name in self.fields}
+        if "userIdentity" in types:
+            types["userIdentity"] = identity_struct_type(self.identity)
+        types[FILE_FIELD] = "INTEGER"
+        columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
+        exprs = self._exprs(lambda field: f'CAST("{field}" AS VARCHAR)', identity_columns_sql(self.identity))
+        return (f"SELECT {exprs} FROM read_json(?, format = 'newline_delimited', "
+                f"columns = {columns})")
+
+    def scanner(self) -> Builder | None:
+        """An empty :class:`~cloudwarden.detect._ctscan.Builder` of this codec's columns, or None without the
+        extension (an install that had no C compiler) or with ``CLOUDWARDEN_SCANNER=off``."""
+        if SCANNER is None or os.environ.get("CLOUDWARDEN_SCANNER", "").lower() == "off":
+            return None
+        members = tuple(f for f in self.fields if f in _MEMBERS.values())
+        fields = tuple(f for f in self.fields if f not in members and f != "userIdentity")
+        paths = tuple(_identity_paths(self.identity).values()) if "userIdentity" in self.fields else ()
+        return SCANNER(fields, members, paths)
+
+    def scanned_sql(self, relation: str) -> str:
+        """``SELECT`` of the table's columns (and ``file_idx``) from ``relation``, a :meth:`scanner`'s rows.
+
+        The same values as :meth:`select_sql` gives for the same records: the scanner hands over text, and
+        DuckDB casts it here as it does there. ``json()`` writes a member as DuckDB's JSON reader does
+        (minified, numbers and escapes normalised), and only on the rows in its scope.
+        """
+        paths = _identity_paths(self.identity) if "userIdentity" in self.fields else {}
+        identity = identity_columns_sql(self.identity, lambda path: f'"userIdentity.{path}"',
+                                        paths=paths)
+        exprs = self._exprs(lambda field: 'json("' + field + '")', identity)
+        return f"SELECT {exprs} FROM {relation}"
+
+    def _exprs(self, member_sql: Callable[[str], str], identity: dict[str, str]) -> str:
+        """The select list shared by both row sources: ``member_sql`` reads a JSON member's field, ``identity``
+        holds each identity column's SQL (see :func:`identity_columns_sql`)."""
         kept = set(self.fields)
         scopes = dict(self.scopes)
-        identity = identity_columns_sql(self.identity)
         exprs: list[str] = []
         for column in COLUMN_NAMES:
             if column == "source_file":
@@ -176,34 +233,36 @@ class RowCodec:
                 exprs.append(f'try_cast("{field}" AS BOOLEAN) AS {column}')
             elif column in _MEMBERS:
                 scope = scopes.get(field)
-                value = f'CAST("{field}" AS VARCHAR)'
+                value = member_sql(field)
                 if scope is not None:
                     value = f"CASE WHEN {_in_scope(scope)} THEN {value} END"
                 exprs.append(f"{value} AS {column}")
             else:
                 exprs.append(f"{identity[column]} AS {column}")
         exprs.append(f'"{FILE_FIELD}" AS file_idx')
-        types = {name: _field_type(name) for name in self.fields}
-        if "userIdentity" in types:
-            types["userIdentity"] = identity_struct_type(self.identity)
-        types[FILE_FIELD] = "INTEGER"
-        columns = "{" + ", ".join(f"'{name}': '{kind}'" for name, kind in types.items()) + "}"
-        return (f"SELECT {', '.join(exprs)} FROM read_json(?, format = 'newline_delimited', "
-                f"columns = {columns})")
+        return ", ".join(exprs)
 
 
 _ENCODER: Final = msgspec.json.Encoder()
 
 
-def identity_columns_sql(identity: tuple[str, ...] | None = None) -> dict[str, str]:
-    """``{column: SQL}`` reading each identity column (in table order) from a ``userIdentity`` struct column of
-    :func:`identity_struct_type`; the columns not in ``identity`` (None: all) are NULL. ``identity_user_name``
-    falls back to the session issuer's name, as CloudTrail's assumed-role records carry it there."""
-    extracted = _identity_paths(identity)
-    columns = {column: _identity_sql(extracted.get(column)) for column, _ in _IDENTITY_PATHS
-               if not column.startswith("_")}
-    columns["identity_user_name"] = (f"coalesce({columns['identity_user_name']}, "
-                                     f"{_identity_sql(extracted.get('_issuer_user_name'))})")
+def identity_columns_sql(identity: tuple[str, ...] | None = None,
+                         path_sql: Callable[[str], str] | None = None,
+                         paths: dict[str, str] | None = None) -> dict[str, str]:
+    """``{column: SQL}`` reading each identity column (in table order): by default from a ``userIdentity``
+    struct column of :func:`identity_struct_type`, or through ``path_sql`` (a ``userIdentity`` path to the
+    SQL reading it). The columns not in ``identity`` (None: all), or not in ``paths`` when given, are NULL.
+    ``identity_user_name`` falls back to the session issuer's name, as CloudTrail's assumed-role records
+    carry it there."""
+    read = path_sql or _struct_path_sql
+    extracted = _identity_paths(identity) if paths is None else paths
+
+    def sql(column: str) -> str:
+        path = extracted.get(column)
+        return "NULL" if path is None else read(path)
+
+    columns = {column: sql(column) for column, _ in _IDENTITY_PATHS if not column.startswith("_")}
+    columns["identity_user_name"] = f"coalesce({columns['identity_user_name']}, {sql('_issuer_user_name')})"
     return columns
 
 
@@ -228,9 +287,9 @@ def _field_type(field: str) -> str:
     return "JSON" if field in _MEMBERS.values() else "VARCHAR"
 
 
-def _identity_sql(path: str | None) -> str:
+def _struct_path_sql(path: str) -> str:
     """SQL reading one ``userIdentity`` path (``sessionContext.sessionIssuer.arn``) from the struct column."""
-    return "NULL" if path is None else '"userIdentity".' + ".".join(f'"{part}"' for part in path.split("."))
+    return '"userIdentity".' + ".".join(f'"{part}"' for part in path.split("."))
 
 
 PathTree = dict[str, "PathTree"]
