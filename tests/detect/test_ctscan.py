@@ -177,6 +177,67 @@ def test_members_are_minified_json_text() -> None:
     assert rows[1]["additionalEventData"] == "false"
 
 
+def test_a_member_is_copied_only_onto_the_rows_of_its_scope() -> None:
+    scopes = {"requestParameters": [("eventName", False, ["PutBucketPolicy"]),
+                                    ("eventSource", True, ["iam.amazonaws.com"])],
+              "responseElements": []}  # a scope with no test: never kept
+    b = Builder(FIELDS, MEMBERS, IDENTITY, scopes=scopes)
+    params = {"bucketName": "b"}
+    rows = [record(1, eventName="PutBucketPolicy", requestParameters=params, responseElements={"x": 1},
+                   additionalEventData={"y": 2}),
+            record(2, eventName="putBucketPolicy", requestParameters=params),  # exact test: the case counts
+            record(3, eventSource="IAM.amazonaws.com", requestParameters=params),  # lower(): matches
+            record(4, eventSource="IAM.amazonaws.coM ", requestParameters=params),  # not the same length
+            record(5, eventSource="ıam.amazonaws.com", requestParameters=params),  # not ASCII: kept, SQL decides
+            record(6, eventName="GetObject", requestParameters=params, additionalEventData={"y": 3})]
+    assert b.add(document(*rows), 0) == 6
+    got = {row["eventID"]: row for row in read(b)}
+    kept = {k for k, row in got.items() if row["requestParameters"] is not None}
+    assert kept == {"ev-1", "ev-3", "ev-5"}
+    assert all(json.loads(got[k]["requestParameters"]) == params for k in kept)
+    assert all(row["responseElements"] is None for row in got.values())
+    assert json.loads(got["ev-6"]["additionalEventData"]) == {"y": 3}  # unscoped members are kept on every row
+
+
+def test_a_member_after_the_fields_its_scope_tests_is_still_scoped() -> None:
+    b = Builder(FIELDS, MEMBERS, IDENTITY, scopes={"requestParameters": [("eventName", False, ["ListUsers"])]})
+    raw = (b'{"Records":[{"requestParameters":{"a":1},"eventTime":"t","eventID":"e1","eventSource":"s",'
+           b'"eventName":"ListUsers"},{"requestParameters":{"a":2},"eventTime":"t","eventID":"e2",'
+           b'"eventSource":"s","eventName":"ListRoles"}]}')
+    assert b.add(raw, 0) == 2
+    assert [row["requestParameters"] for row in read(b)] == ['{"a":1}', None]
+
+
+@pytest.mark.parametrize(("scopes", "error"), [
+    ({"eventName": []}, ValueError),  # a field, not a member
+    ({"requestParameters": [("userAgentX", False, ["a"])]}, ValueError),  # not one of the fields
+    ({"requestParameters": [("eventName", False)]}, TypeError),
+    ({"requestParameters": [("eventName", False, [1])]}, TypeError),
+    ({"requestParameters": "eventName"}, TypeError),
+    ([("requestParameters", [])], TypeError),
+])
+def test_scopes_are_checked(scopes: Any, error: type[Exception]) -> None:
+    with pytest.raises(error):
+        Builder(FIELDS, MEMBERS, IDENTITY, scopes=scopes)
+
+
+def test_reset_empties_the_builder_for_reuse_once_nothing_exported_is_alive() -> None:
+    b = builder()
+    assert b.add(document(record(1, requestParameters={"a": 1}), record(2)), 7) == 2
+    capsule = b.__arrow_c_stream__()
+    assert not b.reset()  # a stream is alive: the buffers are shared
+    with pytest.raises(RuntimeError):
+        b.add(document(record(3)), 8)
+    del capsule
+    gc.collect()
+    assert b.reset() and b.rows == 0
+    assert b.add(document(record(4, awsRegion=None)), 9) == 1
+    [row] = read(b)  # nothing of the rows before: no stale value, validity bit or offset
+    assert (row["eventID"], row["awsRegion"], row["requestParameters"]) == ("ev-4", None, None)
+    assert row["cloudwardenFile"] == 9
+    assert b.reset()  # DuckDB let go of what it scanned
+
+
 def test_documents_append_with_their_file_index() -> None:
     b = builder()
     assert b.add(document(record(1), record(2)), 0) == 2

@@ -88,12 +88,14 @@ def _stratus_corpus(tmp_path: Path, *, pretty: bool) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("columns", ["all", "pack"])
+@pytest.mark.parametrize(("columns", "flush_rows"), [("all", 100_000), ("pack", 100_000), ("pack", 40)])
 def test_real_cloudtrail_loads_the_same_rows_both_ways(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                       columns: str) -> None:
+                                                       columns: str, flush_rows: int) -> None:
+    # flush_rows=40: about ten batches, so the scanners' buffers are emptied and reused in between
     folder = _stratus_corpus(tmp_path, pretty=columns == "all")
     files = len(list(folder.iterdir()))
-    rows, report, loader = _both(folder, monkeypatch, **(_pack_columns() if columns == "pack" else {}))
+    rows, report, loader = _both(folder, monkeypatch, flush_rows=flush_rows,
+                                 **(_pack_columns() if columns == "pack" else {}))
     assert report.clean and report.files_read == files
     assert loader.stats.scanned == files  # every file went through the scanner, none fell back
     assert len(rows) > 300

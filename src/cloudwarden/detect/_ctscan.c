@@ -311,8 +311,24 @@ typedef struct {
     int col; /* text column when a leaf, else -1 */
 } INode;
 
+/* A member's scope (see Builder's `scopes`): the rows whose tested field is among the values. */
+typedef struct {
+    int col;     /* the field column tested (eventName, eventSource, ...) */
+    int lower;   /* compare its value lower-cased, as SQL's lower() */
+    size_t nvalues;
+    char **values; /* owned, UTF-8 */
+    size_t *lens;
+} ScopeTest;
+
+typedef struct {
+    int scoped; /* 0: the member is kept on every row */
+    size_t ntests;
+    ScopeTest *tests;
+} MemberScope;
+
 typedef struct {
     size_t nfields, nmembers, nident, ncols;
+    MemberScope *scopes; /* ncols entries; only the members' may be scoped */
     KeyEntry *keys;
     size_t nkeys;
     int32_t *slots; /* hash table of key index + 1; 0 = empty */
@@ -346,6 +362,21 @@ static const KeyEntry *plan_lookup(const Plan *pl, const unsigned char *k, size_
 
 static void plan_free(Plan *pl) {
     if (pl == NULL) return;
+    if (pl->scopes != NULL) {
+        for (size_t i = 0; i < pl->ncols; i++) {
+            MemberScope *ms = &pl->scopes[i];
+            for (size_t t = 0; t < ms->ntests; t++) {
+                ScopeTest *st = &ms->tests[t];
+                if (st->values != NULL) {
+                    for (size_t v = 0; v < st->nvalues; v++) free(st->values[v]);
+                }
+                free(st->values);
+                free(st->lens);
+            }
+            free(ms->tests);
+        }
+        free(pl->scopes);
+    }
     free(pl->keys);
     free(pl->slots);
     if (pl->nodes != NULL) {
@@ -359,6 +390,12 @@ static void plan_free(Plan *pl) {
 /* The scanner                                                                                           */
 
 typedef struct {
+    const unsigned char *start;
+    size_t n;
+    int ws; /* whitespace between its tokens */
+} Span;
+
+typedef struct {
     const unsigned char *p;
     const unsigned char *end;
     int ws; /* set whenever whitespace between tokens was skipped */
@@ -369,6 +406,7 @@ typedef struct {
     unsigned char *scratch; /* unescaped keys */
     size_t scratch_cap;
     int32_t file;
+    Span *spans; /* per text column: where the current record's member value lies in the document */
 } Ctx;
 
 /* 0 for bytes a string can hold as they are: printable ASCII except '"' and '\\'. */
@@ -789,9 +827,9 @@ static int put_scalar(Ctx *c, size_t col) {
     return ST_OK;
 }
 
-/* A kept member: its minified JSON text into column `col` (null -> NULL). */
+/* A kept member: validated, and where it lies noted (null -> NULL). Its text is copied once the record is
+   read whole (copy_member), and only when the record is in the member's scope. */
 static int put_member(Ctx *c, size_t col, int parent_depth) {
-    TextCol *tc = &c->st->cols[col];
     const unsigned char *start = c->p;
     int r;
     if (c->p < c->end && *c->p == 'n') {
@@ -801,35 +839,77 @@ static int put_member(Ctx *c, size_t col, int parent_depth) {
     }
     c->ws = 0;
     if ((r = skip_value(c, parent_depth))) return r;
-    size_t n = (size_t)(c->p - start);
-    if (!c->ws) {
-        if ((r = col_append(tc, start, n))) return r;
-    } else {
-        /* drop whitespace outside strings; the text was validated just above */
-        if ((r = col_reserve(tc, n))) return r;
-        unsigned char *o = tc->data + tc->len;
-        const unsigned char *p = start, *e = c->p;
-        int in_str = 0;
-        while (p < e) {
-            unsigned char ch = *p++;
-            if (in_str) {
-                *o++ = ch;
-                if (ch == '\\') {
-                    if (p < e) *o++ = *p++;
-                } else if (ch == '"') {
-                    in_str = 0;
-                }
-            } else if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {
-                continue;
-            } else {
-                *o++ = ch;
-                if (ch == '"') in_str = 1;
-            }
-        }
-        tc->len = (size_t)(o - tc->data);
-    }
+    c->spans[col].start = start;
+    c->spans[col].n = (size_t)(c->p - start);
+    c->spans[col].ws = c->ws;
     c->ckind[col] = K_OTHER;
     return ST_OK;
+}
+
+/* A member's minified JSON text into column `col`: its validated span with the whitespace outside strings
+   dropped. */
+static int copy_member(Ctx *c, size_t col) {
+    TextCol *tc = &c->st->cols[col];
+    const Span *sp = &c->spans[col];
+    int r;
+    if (!sp->ws) return col_append(tc, sp->start, sp->n);
+    if ((r = col_reserve(tc, sp->n))) return r;
+    unsigned char *o = tc->data + tc->len;
+    const unsigned char *p = sp->start, *e = sp->start + sp->n;
+    int in_str = 0;
+    while (p < e) {
+        unsigned char ch = *p++;
+        if (in_str) {
+            *o++ = ch;
+            if (ch == '\\') {
+                if (p < e) *o++ = *p++;
+            } else if (ch == '"') {
+                in_str = 0;
+            }
+        } else if (ch == ' ' || ch == '\n' || ch == '\r' || ch == '\t') {
+            continue;
+        } else {
+            *o++ = ch;
+            if (ch == '"') in_str = 1;
+        }
+    }
+    tc->len = (size_t)(o - tc->data);
+    return ST_OK;
+}
+
+/* Whether the current record (row `row`, its fields already appended) may be in member scope `ms`. Exact
+   where it can be; where it cannot (a tested value that is not a string, or not ASCII under lower()), it
+   says yes: the SQL that reads the columns applies the scope again, exactly. */
+static int in_scope(const Ctx *c, const MemberScope *ms, size_t row) {
+    for (size_t t = 0; t < ms->ntests; t++) {
+        const ScopeTest *test = &ms->tests[t];
+        if (c->ckind[test->col] != K_STRING) return 1;
+        const TextCol *tc = &c->st->cols[test->col];
+        const unsigned char *v = tc->data + tc->offsets[row];
+        size_t n = tc->len - (size_t)tc->offsets[row];
+        if (test->lower) {
+            for (size_t k = 0; k < n; k++) {
+                if (v[k] >= 0x80) return 1;
+            }
+        }
+        for (size_t j = 0; j < test->nvalues; j++) {
+            if (test->lens[j] != n) continue;
+            const unsigned char *w = (const unsigned char *)test->values[j];
+            if (!test->lower) {
+                if (memcmp(v, w, n) == 0) return 1;
+                continue;
+            }
+            size_t k = 0;
+            while (k < n) {
+                unsigned char ch = v[k];
+                if (ch >= 'A' && ch <= 'Z') ch = (unsigned char)(ch - 'A' + 'a');
+                if (ch != w[k]) break;
+                k++;
+            }
+            if (k == n) return 1;
+        }
+    }
+    return 0;
 }
 
 /* The object at c->p ('{') under identity node `node`, at depth `depth`. */
@@ -920,6 +1000,14 @@ static int scan_record(Ctx *c) {
     }
     if (st->rows == INT64_MAX) return ST_NOMEM;
     size_t row = (size_t)st->rows;
+    for (size_t i = pl->nfields; i < pl->nfields + pl->nmembers; i++) {
+        if (c->ckind[i] != K_OTHER) continue;
+        if (pl->scopes[i].scoped && !in_scope(c, &pl->scopes[i], row)) {
+            c->ckind[i] = K_NULL; /* outside the member's scope: the SQL would make it NULL anyway */
+            continue;
+        }
+        if ((r = copy_member(c, i))) return r;
+    }
     if ((r = store_reserve_rows(st, row + 1))) return r;
     uint8_t bit = (uint8_t)(1u << (row % 8));
     for (size_t i = 0; i < pl->ncols; i++) {
@@ -1231,6 +1319,7 @@ typedef struct {
     Store *store;
     uint8_t *ckind;
     uint8_t *nseen;
+    Span *spans;
     size_t *saved_len;
     int64_t *saved_nulls;
     unsigned char *scratch;
@@ -1337,6 +1426,8 @@ static void builder_clear(BuilderObject *self) {
     self->store = NULL;
     free(self->ckind);
     self->ckind = NULL;
+    free(self->spans);
+    self->spans = NULL;
     free(self->nseen);
     self->nseen = NULL;
     free(self->saved_len);
@@ -1388,6 +1479,8 @@ static int builder_setup(BuilderObject *self, PyObject *fseq, PyObject *mseq, Py
     if (store_reserve_rows(st, INITIAL_ROWS)) goto nomem;
 
     self->ckind = calloc(ncols ? ncols : 1, 1);
+    self->spans = calloc(ncols ? ncols : 1, sizeof(Span));
+    pl->scopes = calloc(ncols ? ncols : 1, sizeof(MemberScope));
     self->nseen = calloc(1 + MAX_IDENTITY_LEVELS * (size_t)ni, 1);
     self->saved_len = calloc(ncols ? ncols : 1, sizeof(size_t));
     self->saved_nulls = calloc(ncols ? ncols : 1, sizeof(int64_t));
@@ -1397,7 +1490,7 @@ static int builder_setup(BuilderObject *self, PyObject *fseq, PyObject *mseq, Py
     pl->slots = calloc(slots, sizeof(int32_t));
     pl->mask = slots - 1;
     pl->nodes = calloc(1 + MAX_IDENTITY_LEVELS * (size_t)ni, sizeof(INode));
-    if (!self->ckind || !self->nseen || !self->saved_len || !self->saved_nulls || !pl->keys || !pl->slots ||
+    if (!self->ckind || !self->spans || !pl->scopes || !self->nseen || !self->saved_len || !self->saved_nulls || !pl->keys || !pl->slots ||
         !pl->nodes) {
         goto nomem;
     }
@@ -1489,17 +1582,119 @@ nomem:
 }
 
 /* Builder(fields, members, identity): __init__ (once; __new__ leaves an empty shell the methods refuse). */
+/* One member's scope from `tests`, a sequence of (field, lower, values). */
+static int set_scope(Plan *pl, MemberScope *ms, PyObject *tests) {
+    PyObject *seq = as_fast(tests, "a member's scope");
+    if (seq == NULL) return -1;
+    Py_ssize_t nt = PySequence_Fast_GET_SIZE(seq);
+    ms->scoped = 1;
+    ms->tests = calloc(nt ? (size_t)nt : 1, sizeof(ScopeTest));
+    if (ms->tests == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t t = 0; t < nt; t++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, t);
+        PyObject *fieldname, *lower, *values;
+        if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "OOO", &fieldname, &lower, &values)) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "a scope test is a (field, lower, values) tuple");
+            Py_DECREF(seq);
+            return -1;
+        }
+        ScopeTest *test = &ms->tests[ms->ntests++];
+        const char *s;
+        Py_ssize_t n;
+        if (name_utf8(fieldname, "a scope's field", &s, &n) < 0) goto fail;
+        const KeyEntry *ke = plan_lookup(pl, (const unsigned char *)s, (size_t)n);
+        if (ke == NULL || ke->kind != KEY_FIELD) {
+            PyErr_Format(PyExc_ValueError, "scopes: %s is not one of the fields", s);
+            goto fail;
+        }
+        test->col = ke->col;
+        int truth = PyObject_IsTrue(lower);
+        if (truth < 0) goto fail;
+        test->lower = truth;
+        PyObject *vseq = as_fast(values, "a scope's values");
+        if (vseq == NULL) goto fail;
+        Py_ssize_t nv = PySequence_Fast_GET_SIZE(vseq);
+        test->values = calloc(nv ? (size_t)nv : 1, sizeof(char *));
+        test->lens = calloc(nv ? (size_t)nv : 1, sizeof(size_t));
+        if (test->values == NULL || test->lens == NULL) {
+            Py_DECREF(vseq);
+            PyErr_NoMemory();
+            goto fail;
+        }
+        for (Py_ssize_t v = 0; v < nv; v++) {
+            PyObject *value = PySequence_Fast_GET_ITEM(vseq, v);
+            if (!PyUnicode_Check(value)) {
+                PyErr_SetString(PyExc_TypeError, "a scope's values must be str");
+                Py_DECREF(vseq);
+                goto fail;
+            }
+            const char *u = PyUnicode_AsUTF8AndSize(value, &n);
+            if (u == NULL) {
+                Py_DECREF(vseq);
+                goto fail;
+            }
+            test->values[test->nvalues] = copy_bytes(u, (size_t)n);
+            if (test->values[test->nvalues] == NULL) {
+                Py_DECREF(vseq);
+                PyErr_NoMemory();
+                goto fail;
+            }
+            test->lens[test->nvalues++] = (size_t)n;
+        }
+        Py_DECREF(vseq);
+    }
+    Py_DECREF(seq);
+    return 0;
+fail:
+    Py_DECREF(seq);
+    return -1;
+}
+
+/* `scopes`: {member: [(field, lower, values), ...]}; a member not named is kept on every row. */
+static int builder_set_scopes(BuilderObject *self, PyObject *scopes) {
+    if (scopes == Py_None) return 0;
+    if (!PyDict_Check(scopes)) {
+        PyErr_SetString(PyExc_TypeError, "scopes must be a dict of member -> [(field, lower, values), ...]");
+        return -1;
+    }
+    Plan *pl = self->plan;
+    PyObject *key, *tests;
+    Py_ssize_t pos = 0;
+    while (PyDict_Next(scopes, &pos, &key, &tests)) {
+        const char *s;
+        Py_ssize_t n;
+        if (name_utf8(key, "scopes", &s, &n) < 0) return -1;
+        const KeyEntry *ke = plan_lookup(pl, (const unsigned char *)s, (size_t)n);
+        if (ke == NULL || ke->kind != KEY_MEMBER) {
+            PyErr_Format(PyExc_ValueError, "scopes: %s is not one of the members", s);
+            return -1;
+        }
+        if (pl->scopes[ke->col].scoped) {
+            PyErr_Format(PyExc_ValueError, "scopes: %s is given twice", s);
+            return -1;
+        }
+        if (set_scope(pl, &pl->scopes[ke->col], tests) < 0) return -1;
+    }
+    return 0;
+}
+
 static int builder_init(BuilderObject *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"fields", "members", "identity", NULL};
-    PyObject *fields, *members, *identity;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:Builder", kwlist, &fields, &members, &identity)) return -1;
+    static char *kwlist[] = {"fields", "members", "identity", "scopes", NULL};
+    PyObject *fields, *members, *identity, *scopes = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO|$O:Builder", kwlist, &fields, &members, &identity, &scopes))
+        return -1;
     if (self->store != NULL || self->plan != NULL) {
         PyErr_SetString(PyExc_RuntimeError, "Builder is already initialized");
         return -1;
     }
     PyObject *f = NULL, *m = NULL, *i = NULL;
     int ok = (f = as_fast(fields, "fields")) != NULL && (m = as_fast(members, "members")) != NULL &&
-             (i = as_fast(identity, "identity")) != NULL && builder_setup(self, f, m, i) == 0;
+             (i = as_fast(identity, "identity")) != NULL && builder_setup(self, f, m, i) == 0 &&
+             builder_set_scopes(self, scopes) == 0;
     Py_XDECREF(f);
     Py_XDECREF(m);
     Py_XDECREF(i);
@@ -1566,6 +1761,7 @@ static PyObject *builder_add(BuilderObject *self, PyObject *args, PyObject *kwds
     c.nseen = self->nseen;
     c.scratch = self->scratch;
     c.scratch_cap = self->scratch_cap;
+    c.spans = self->spans;
     c.file = (int32_t)index;
     int64_t count = 0;
     int r;
@@ -1637,7 +1833,35 @@ static PyObject *builder_get_nbytes(BuilderObject *self, void *Py_UNUSED(closure
     return PyLong_FromSize_t(self->pub_nbytes);
 }
 
+/* Empty the builder for reuse, keeping its buffers (their pages are already faulted in: a fresh builder per
+   batch spent ~10% of a load's CPU in the kernel zeroing new pages). Only when nothing exported from it is
+   still alive: the store's one reference is then the builder's own. */
+static PyObject *builder_reset(BuilderObject *self, PyObject *Py_UNUSED(ignored)) {
+    if (!builder_ready(self)) return NULL;
+    if (self->in_use) {
+        PyErr_SetString(PyExc_RuntimeError, "builder is in use by another thread");
+        return NULL;
+    }
+    Store *st = self->store;
+    if (atomic_load_explicit(&st->refs, memory_order_acquire) != 1) Py_RETURN_FALSE;
+    for (size_t i = 0; i < st->ncols; i++) {
+        TextCol *tc = &st->cols[i];
+        if (st->rows > 0) memset(tc->valid, 0, bitmap_bytes((size_t)st->rows)); /* padding bits stay 0 */
+        tc->len = 0;
+        tc->null_count = 0;
+    }
+    st->rows = 0;
+    self->exported = 0;
+    self->pub_rows = 0;
+    self->pub_nbytes = store_nbytes(st);
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef builder_methods[] = {
+    {"reset", (PyCFunction)builder_reset, METH_NOARGS,
+     "reset() -> bool\n--\n\n"
+     "Empty the builder and unfreeze it, keeping its buffers for the next rows. False (and nothing\n"
+     "changed) while a stream, schema or array exported from it is still alive."},
     {"add", (PyCFunction)(void (*)(void))builder_add, METH_VARARGS | METH_KEYWORDS,
      "add(document, file_index) -> int\n--\n\n"
      "Scan one CloudTrail document (bytes) and append one row per record, each with file_index.\n"

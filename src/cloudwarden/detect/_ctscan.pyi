@@ -1,12 +1,14 @@
 """CloudTrail documents to Arrow text columns without a JSON round trip (the C extension ``_ctscan.c``)."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import final
 
 @final
 class Builder:
-    def __init__(self, fields: Sequence[str], members: Sequence[str], identity: Sequence[str]) -> None: ...
+    def __init__(self, fields: Sequence[str], members: Sequence[str], identity: Sequence[str], *,
+                 scopes: Mapping[str, Sequence[tuple[str, bool, Sequence[str]]]] | None = None) -> None: ...
     def add(self, document: bytes, file_index: int) -> int: ...
+    def reset(self) -> bool: ...
     @property
     def rows(self) -> int: ...
     @property

@@ -440,6 +440,7 @@ class Loader:
         self._codec = codec(fields, scopes, identity)
         self._rows_sql = self._codec.select_sql()
         self._scanned_sql = self._codec.scanned_sql("_cw_scanned")
+        self._spare: deque[Builder] = deque()  # emptied scanners, their buffers kept (the insert thread adds)
         row = conn.execute("SELECT coalesce(max(idx) + 1, 0) FROM _cw_files").fetchone()
         self._next_file = int(row[0]) if row else 0
 
@@ -482,7 +483,11 @@ class Loader:
     # --- the main thread: objects into batches ----------------------------------------------------------------
 
     def _batch(self, scratch: Path) -> _Batch:
-        return _Batch(scratch, self._codec.scanner())
+        try:
+            scanner: Builder | None = self._spare.pop()
+        except IndexError:
+            scanner = self._codec.scanner()
+        return _Batch(scratch, scanner)
 
     def _add(self, batch: _Batch, obj: LogObject, raw: bytes | OSError, report: ReadReport) -> None:
         """One object into ``batch``: by the C scanner, else as JSON Lines, else by the careful path."""
@@ -566,6 +571,8 @@ class Loader:
                     done.scanned += self._insert_from(cursor, batch, done, self._scanned_sql, [], batch.scanned)
                 finally:
                     cursor.unregister("_cw_scanned")
+                if batch.scanner.reset():  # DuckDB let go of its columns: reuse the buffers for a later batch
+                    self._spare.append(batch.scanner)
         finally:
             cursor.close()
             batch.remove()

@@ -198,7 +198,11 @@ class RowCodec:
         members = tuple(f for f in self.fields if f in _MEMBERS.values())
         fields = tuple(f for f in self.fields if f not in members and f != "userIdentity")
         paths = tuple(_identity_paths(self.identity).values()) if "userIdentity" in self.fields else ()
-        return SCANNER(fields, members, paths)
+        # Each member's scope, so that the scanner copies a member only onto the rows that keep it.
+        scopes = {member: [(_SCOPE_FIELDS[column.removeprefix("lower(").removesuffix(")")],
+                            column.startswith("lower("), values) for column, values in scope]
+                  for member, scope in self.scopes if member in members}
+        return SCANNER(fields, members, paths, scopes=scopes)
 
     def scanned_sql(self, relation: str) -> str:
         """``SELECT`` of the table's columns (and ``file_idx``) from ``relation``, a :meth:`scanner`'s rows.
