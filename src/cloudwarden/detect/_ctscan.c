@@ -419,12 +419,13 @@ static void init_tables(void) {
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
 
-/* Whether any of the 8 bytes is special (no false negatives; a false positive only costs time). */
-static inline int block_special(uint64_t v) {
+/* The high bit of each of the 8 bytes that may be special (no false negatives). The lowest one set is exact:
+   these tests only raise false flags above a byte that is special (a borrow travels upwards). */
+static inline uint64_t block_special(uint64_t v) {
     uint64_t q = v ^ (ONES * '"');
     uint64_t b = v ^ (ONES * '\\');
     uint64_t t = ((q - ONES) & ~q) | ((b - ONES) & ~b) | ((v - ONES * 0x20) & ~v) | v;
-    return (t & HIGHS) != 0;
+    return t & HIGHS;
 }
 
 static inline void skip_ws(Ctx *c) {
@@ -488,13 +489,22 @@ static inline size_t read_u_escape(const unsigned char *p, const unsigned char *
     return 12;
 }
 
-/* The first special byte (see `special`) at or after p, or e: eight bytes at a time while none is.
-   (An SSE2 version, 16 at a time, measured ~15% slower on CloudTrail's short strings.) */
+/* The first special byte (see `special`) at or after p, or e: eight bytes at a time. On a little-endian
+   machine the first flagged byte of a block is the answer (see block_special); elsewhere bytes are read one by
+   one from the block that flagged. (An SSE2 version, 16 at a time, measured ~15% slower on CloudTrail's short
+   strings.) */
 static inline const unsigned char *find_special(const unsigned char *p, const unsigned char *e) {
     while (e - p >= 8) {
         uint64_t v;
         memcpy(&v, p, 8);
-        if (block_special(v)) break;
+        uint64_t m = block_special(v);
+        if (m) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return p + (__builtin_ctzll(m) >> 3);
+#else
+            break;
+#endif
+        }
         p += 8;
     }
     while (p < e && !special[*p]) p++;
