@@ -639,6 +639,23 @@ static inline int scan_literal(Ctx *c, const char *lit, size_t n) {
     return ST_OK;
 }
 
+/* After a container's member: 1 past a ',' (another follows), 0 past `close` (the container ended), -1 on
+   anything else. Whitespace around either is skipped. */
+static inline int next_member(Ctx *c, unsigned char close) {
+    skip_ws(c);
+    if (c->p >= c->end) return -1;
+    if (*c->p == ',') {
+        c->p++;
+        skip_ws(c);
+        return 1;
+    }
+    if (*c->p == close) {
+        c->p++;
+        return 0;
+    }
+    return -1;
+}
+
 static int skip_value(Ctx *c, int parent_depth);
 
 /* The object at c->p ('{'), at depth `depth`: validated, nothing kept. */
@@ -661,18 +678,7 @@ static int skip_object(Ctx *c, int depth) {
         c->p++;
         skip_ws(c);
         if ((r = skip_value(c, depth))) return r;
-        skip_ws(c);
-        if (c->p >= c->end) return ST_DECLINE;
-        if (*c->p == ',') {
-            c->p++;
-            skip_ws(c);
-            continue;
-        }
-        if (*c->p == '}') {
-            c->p++;
-            return ST_OK;
-        }
-        return ST_DECLINE;
+        if ((r = next_member(c, '}')) <= 0) return r < 0 ? ST_DECLINE : ST_OK;
     }
 }
 
@@ -687,18 +693,7 @@ static int skip_array(Ctx *c, int depth) {
     for (;;) {
         int r;
         if ((r = skip_value(c, depth))) return r;
-        skip_ws(c);
-        if (c->p >= c->end) return ST_DECLINE;
-        if (*c->p == ',') {
-            c->p++;
-            skip_ws(c);
-            continue;
-        }
-        if (*c->p == ']') {
-            c->p++;
-            return ST_OK;
-        }
-        return ST_DECLINE;
+        if ((r = next_member(c, ']')) <= 0) return r < 0 ? ST_DECLINE : ST_OK;
     }
 }
 
@@ -761,22 +756,6 @@ static int read_key(Ctx *c, const unsigned char **k, size_t *kn) {
     return ST_OK;
 }
 
-/* After a member of an object: ',' (then more) or '}' (done). Returns 1 to continue, 0 when the object
-   ended, -1 on bad input. */
-static inline int object_next(Ctx *c) {
-    skip_ws(c);
-    if (c->p >= c->end) return -1;
-    if (*c->p == ',') {
-        c->p++;
-        skip_ws(c);
-        return 1;
-    }
-    if (*c->p == '}') {
-        c->p++;
-        return 0;
-    }
-    return -1;
-}
 
 /* DuckDB's JSON reader writes a number read into a text column in its own form: 1.50 as "1.5", 1E5 as
  * "100000.0", an integer past 64 bits as a double. Only an integer it keeps as written (no fraction, no
@@ -956,7 +935,7 @@ static int scan_identity(Ctx *c, int node, int depth) {
                 return ST_DECLINE;
             }
         }
-        more = object_next(c);
+        more = next_member(c, '}');
         if (more < 0) return ST_DECLINE;
     } while (more);
     return ST_OK;
@@ -1002,7 +981,7 @@ static int scan_record(Ctx *c) {
                 return ST_DECLINE;
             }
         }
-        more = object_next(c);
+        more = next_member(c, '}');
         if (more < 0) return ST_DECLINE;
     }
     for (int i = 0; i < 4; i++) {
@@ -1059,23 +1038,13 @@ static int scan_document(Ctx *c, int64_t *count) {
                 if (c->p >= c->end || *c->p != '{') return ST_DECLINE;
                 if ((r = scan_record(c))) return r;
                 (*count)++;
-                skip_ws(c);
-                if (c->p >= c->end) return ST_DECLINE;
-                if (*c->p == ',') {
-                    c->p++;
-                    skip_ws(c);
-                    continue;
-                }
-                if (*c->p == ']') {
-                    c->p++;
-                    break;
-                }
-                return ST_DECLINE;
+                if ((r = next_member(c, ']')) < 0) return ST_DECLINE;
+                if (r == 0) break;
             }
         } else if ((r = skip_value(c, 1))) {
             return r;
         }
-        more = object_next(c);
+        more = next_member(c, '}');
         if (more < 0) return ST_DECLINE;
     } while (more);
     skip_ws(c);
