@@ -756,7 +756,6 @@ static int read_key(Ctx *c, const unsigned char **k, size_t *kn) {
     return ST_OK;
 }
 
-
 /* DuckDB's JSON reader writes a number read into a text column in its own form: 1.50 as "1.5", 1E5 as
  * "100000.0", an integer past 64 bits as a double. Only an integer it keeps as written (no fraction, no
  * exponent, no "-0", at most 18 digits) is taken here; any other number in a kept text value declines the
