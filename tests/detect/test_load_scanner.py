@@ -153,3 +153,23 @@ def test_bad_input_is_reported_the_same_both_ways(tmp_path: Path, monkeypatch: p
     _, report, loader = _both(folder, monkeypatch)
     assert not report.clean
     assert loader.stats.scanned == 1  # only the good file
+
+
+def test_batches_are_cut_by_the_documents_bytes_when_scanners_are_reused(tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # A reused scanner's buffers do not grow, so a batch's size must come from the documents it took.
+    folder = _stratus_corpus(tmp_path, pretty=False)
+    files = sorted(folder.iterdir())
+    smallest = min(len(gzip.decompress(f.read_bytes())) for f in files)
+    inserts: list[int] = []  # objects per batch, in the scanner's run
+    insert = Loader._insert
+
+    def counting(self: Loader, batch: Any) -> Any:
+        if os.environ["CLOUDWARDEN_SCANNER"] == "on":
+            inserts.append(len(batch.scanned))
+        return insert(self, batch)
+
+    monkeypatch.setattr(Loader, "_insert", counting)
+    rows, _, loader = _both(folder, monkeypatch, flush_bytes=smallest, flush_rows=100_000)
+    assert loader.stats.scanned == len(files) and len(rows) > 300
+    assert len(inserts) >= len(files) - 1 and max(inserts) <= 2  # the first batch flushes at half the size

@@ -684,12 +684,12 @@ class _Batch:
         """Add an object's records through the C scanner; False when there is none or it declines the object."""
         if self.scanner is None or not _ENVELOPE.match(raw):
             return False
-        held = self.scanner.nbytes
         records = self.scanner.add(raw, index)  # releases the GIL while it scans
         if records < 0:
             return False
         self.scanned.append((obj, index, records))
-        self.size += self.scanner.nbytes - held
+        # The document's size bounds what it added (a reused scanner's buffers need not grow at all).
+        self.size += len(raw)
         self.records += records
         return True
 
