@@ -65,6 +65,25 @@ def test_detect_writes_findings_reports_skips_and_rereads_nothing(tmp_path: Path
     assert "0 events from 0 files (1 already read)" in again.output
 
 
+def test_detect_counts_the_scanned_files_and_says_when_the_c_scanner_is_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cloudwarden.cli.detect as cli
+    from cloudwarden.detect.rows import SCANNER
+
+    monkeypatch.delenv("CLOUDWARDEN_SCANNER", raising=False)
+    _logs(tmp_path / "logs")
+    result = RUNNER.invoke(APP, _args(tmp_path, "--reread"))
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["detect"]["objects_scanned"] == (0 if SCANNER is None else 1)
+    assert ("no C scanner" in result.output) == (SCANNER is None)
+
+    monkeypatch.setattr(cli, "SCANNER", None)  # as an install without a C compiler
+    result = RUNNER.invoke(APP, _args(tmp_path, "--reread"))
+    assert result.exit_code == 0, result.output
+    assert "no C scanner" in result.output and "2 events from 1 files" in result.output
+
+
 def test_fail_on_exits_1_and_reread_ignores_checkpoints(tmp_path: Path) -> None:
     _logs(tmp_path / "logs")
     assert RUNNER.invoke(APP, _args(tmp_path)).exit_code == 0

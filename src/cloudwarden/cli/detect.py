@@ -41,6 +41,7 @@ from cloudwarden.core.finding import Finding
 from cloudwarden.detect.engine import DEFAULT_MEMORY_LIMIT, DetectionResult
 from cloudwarden.detect.engine import run_detection as run_cloudtrail_detection
 from cloudwarden.detect.ocsf import LOG_FORMAT
+from cloudwarden.detect.rows import SCANNER
 from cloudwarden.detect.rules import Allowlist, load_pack, load_rule_dirs
 from cloudwarden.detect.security_lake import run_security_lake_detection
 from cloudwarden.detect.threat_intel import ThreatIntel
@@ -268,6 +269,10 @@ def _print(console: Console, result: DetectionResult) -> None:
         f"({stats.get('objects_already_read', 0)} already read) · {stats.get('rules', 0)} rules · "
         f"{len(result.findings)} findings · {stats.get('timings', {}).get('total', 0):.2f}s"
     )
+    if SCANNER is None and stats.get("events") and "objects_scanned" in stats:  # CloudTrail files read by DuckDB
+        console.print("[yellow]note:[/] this install has no C scanner (cloudwarden.detect._ctscan was not built: "
+                      "no C compiler at install time), so CloudTrail was read by the slower JSON Lines path; "
+                      "reinstall where a C compiler is present for ~1.4x the speed")
     if stats.get("stale_scratch_removed"):
         console.print(f"removed {stats['stale_scratch_removed']} scratch directories "
                       f"({stats.get('stale_scratch_bytes', 0) / 1e6:.1f} MB) left by runs that were killed")

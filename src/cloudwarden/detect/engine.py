@@ -503,6 +503,7 @@ def _run_detection(log_paths: Sequence[str | Path], rules: Sequence[Rule], store
         loader.deduplicate()
         db.unique_event_ids = True  # just deduplicated: no need to check again
         counts = {key: getattr(loader.stats, key) for key in ("events", "outside_window", "duplicates", "bytes_read")}
+        counts["objects_scanned"] = loader.stats.scanned
         return {**counts, "intel_hits": db.refresh_intel()}
 
     run = ChunkRun(rules=rules, allowlist=allowlist, evaluator=evaluator, analyzers=analyzers,
