@@ -242,8 +242,11 @@ def test_a_background_loop_delivers_what_producers_queue_meanwhile(http_sink: Ht
         loop = threading.Thread(target=outbox.run, kwargs={"stop": stop, "poll": 0.02})
         loop.start()
         try:
-            keys = outbox.enqueue_messages(_one_each(range(20)))
-            keys += outbox.enqueue_messages(_one_each(range(25)))
+            # The same messages again (built once: a finding made later carries a later first_seen, so its
+            # payload and key would differ whenever a second ticks over in between).
+            messages = _one_each(range(25))
+            keys = outbox.enqueue_messages(messages[:20])
+            keys += outbox.enqueue_messages(messages)
             assert len(keys) == 25  # the 20 repeats were not queued again
             deadline = time.monotonic() + 20
             while outbox.counts()[State.DELIVERED] < 25 and time.monotonic() < deadline:
