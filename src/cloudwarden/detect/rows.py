@@ -197,7 +197,7 @@ class RowCodec:
             return None
         members = tuple(f for f in self.fields if f in _MEMBERS.values())
         fields = tuple(f for f in self.fields if f not in members and f != "userIdentity")
-        paths = tuple(_identity_paths(self.identity).values()) if "userIdentity" in self.fields else ()
+        paths = tuple(_identity_paths(self._scanned_identity).values())
         # Each member's scope, so that the scanner copies a member only onto the rows that keep it.
         scopes = {member: [(_SCOPE_FIELDS[column.removeprefix("lower(").removesuffix(")")],
                             column.startswith("lower("), values) for column, values in scope]
@@ -211,11 +211,14 @@ class RowCodec:
         DuckDB casts it here as it does there. ``json()`` writes a member as DuckDB's JSON reader does
         (minified, numbers and escapes normalised), and only on the rows in its scope.
         """
-        paths = _identity_paths(self.identity) if "userIdentity" in self.fields else {}
-        identity = identity_columns_sql(self.identity, lambda path: f'"userIdentity.{path}"',
-                                        paths=paths)
+        identity = identity_columns_sql(self._scanned_identity, lambda path: f'"userIdentity.{path}"')
         exprs = self._exprs(lambda field: 'json("' + field + '")', identity)
         return f"SELECT {exprs} FROM {relation}"
+
+    @property
+    def _scanned_identity(self) -> tuple[str, ...] | None:
+        """The identity columns the scanner keeps: none when ``userIdentity`` is not kept at all."""
+        return self.identity if "userIdentity" in self.fields else ()
 
     def _exprs(self, member_sql: Callable[[str], str], identity: dict[str, str]) -> str:
         """The select list shared by both row sources: ``member_sql`` reads a JSON member's field, ``identity``
@@ -251,15 +254,13 @@ _ENCODER: Final = msgspec.json.Encoder()
 
 
 def identity_columns_sql(identity: tuple[str, ...] | None = None,
-                         path_sql: Callable[[str], str] | None = None,
-                         paths: dict[str, str] | None = None) -> dict[str, str]:
+                         path_sql: Callable[[str], str] | None = None) -> dict[str, str]:
     """``{column: SQL}`` reading each identity column (in table order): by default from a ``userIdentity``
     struct column of :func:`identity_struct_type`, or through ``path_sql`` (a ``userIdentity`` path to the
-    SQL reading it). The columns not in ``identity`` (None: all), or not in ``paths`` when given, are NULL.
-    ``identity_user_name`` falls back to the session issuer's name, as CloudTrail's assumed-role records
-    carry it there."""
+    SQL reading it). The columns not in ``identity`` (None: all) are NULL. ``identity_user_name`` falls back
+    to the session issuer's name, as CloudTrail's assumed-role records carry it there."""
     read = path_sql or _struct_path_sql
-    extracted = _identity_paths(identity) if paths is None else paths
+    extracted = _identity_paths(identity)
 
     def sql(column: str) -> str:
         path = extracted.get(column)
